@@ -1,0 +1,95 @@
+//! AES in counter mode (RFC 3711 §4.1.1, RFC 6188 §3) for packets and for the key derivation
+//! PRF.
+
+use aes::cipher::{generic_array::GenericArray, BlockEncrypt, KeyInit};
+use aes::{Aes128Enc, Aes192Enc, Aes256Enc};
+
+/// Counter blocks encrypted per call into the block cipher: AES-NI pipelines eight.
+const PAR_BLOCKS: usize = 8;
+
+/// An expanded AES key used as a keystream generator. Key schedules zeroize on drop.
+#[derive(Clone)]
+pub(crate) enum AesCm {
+    Aes128(Aes128Enc),
+    Aes192(Aes192Enc),
+    Aes256(Aes256Enc),
+}
+
+impl AesCm {
+    /// Expands `key` (16, 24 or 32 bytes).
+    ///
+    /// # Panics
+    /// On any other key length; callers pass lengths fixed by the profile.
+    pub(crate) fn new(key: &[u8]) -> Self {
+        match key.len() {
+            16 => Self::Aes128(Aes128Enc::new(GenericArray::from_slice(key))),
+            24 => Self::Aes192(Aes192Enc::new(GenericArray::from_slice(key))),
+            32 => Self::Aes256(Aes256Enc::new(GenericArray::from_slice(key))),
+            n => panic!("AES key of {n} bytes"),
+        }
+    }
+
+    /// XORs `data` with the keystream that starts at counter block `iv` (whose last two bytes
+    /// are zero and count the blocks, RFC 3711 §4.1.1).
+    pub(crate) fn apply_keystream(&self, iv: &[u8; 16], data: &mut [u8]) {
+        let mut blocks = [GenericArray::default(); PAR_BLOCKS];
+        let mut counter: u16 = 0;
+        for chunk in data.chunks_mut(PAR_BLOCKS * 16) {
+            let n = chunk.len().div_ceil(16);
+            for block in &mut blocks[..n] {
+                block.copy_from_slice(iv);
+                block[14..].copy_from_slice(&counter.to_be_bytes());
+                counter = counter.wrapping_add(1);
+            }
+            self.encrypt_blocks(&mut blocks[..n]);
+            for (d, k) in chunk.iter_mut().zip(blocks.iter().flatten()) {
+                *d ^= *k;
+            }
+        }
+    }
+
+    fn encrypt_blocks(&self, blocks: &mut [aes::Block]) {
+        match self {
+            Self::Aes128(c) => c.encrypt_blocks(blocks),
+            Self::Aes192(c) => c.encrypt_blocks(blocks),
+            Self::Aes256(c) => c.encrypt_blocks(blocks),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unhex(s: &str) -> Vec<u8> {
+        hex::decode(s.replace(char::is_whitespace, "")).unwrap()
+    }
+
+    /// RFC 3711 Appendix B.2: AES-CM keystream for session key 2B7E1516..., salt F0F1...FD.
+    #[test]
+    fn rfc3711_b2_keystream() {
+        let key = unhex("2B7E151628AED2A6ABF7158809CF4F3C");
+        let iv: [u8; 16] = unhex("F0F1F2F3F4F5F6F7F8F9FAFBFCFD0000").try_into().unwrap();
+        let mut ks = [0u8; 48];
+        AesCm::new(&key).apply_keystream(&iv, &mut ks);
+        assert_eq!(
+            ks.to_vec(),
+            unhex(
+                "E03EAD0935C95E80E166B16DD92B4EB4
+                 D23513162B02D0F72A43A2FE4A5F97AB
+                 41E95B3BB0A2E8DD477901E4FCA894C0"
+            )
+        );
+        // The keystream for counter 0xFEFF..0xFF01 must also match the RFC's last blocks.
+        let mut long = vec![0u8; 0xff02 * 16];
+        AesCm::new(&key).apply_keystream(&iv, &mut long);
+        assert_eq!(
+            long[0xfeff * 16..].to_vec(),
+            unhex(
+                "EC8CDF7398607CB0F2D21675EA9EA1E4
+                 362B7C3C6773516318A077D7FC5073AE
+                 6A2CC3787889374FBEB4C81B17BA6C44"
+            )
+        );
+    }
+}

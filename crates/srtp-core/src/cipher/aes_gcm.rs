@@ -1,0 +1,60 @@
+//! AES-GCM for SRTP and SRTCP (RFC 7714).
+
+use aes_gcm::aead::{generic_array::GenericArray, AeadInPlace, KeyInit};
+use aes_gcm::{Aes128Gcm, Aes256Gcm};
+
+/// Length of the GCM tag SRTP uses (RFC 7714 §14.1: only 16-byte tags are defined).
+pub(crate) const TAG_LEN: usize = 16;
+
+/// An AES-GCM key with its expanded schedule and GHASH key. Zeroized on drop.
+#[derive(Clone)]
+#[allow(clippy::large_enum_variant)] // kept inline: no allocation when keys are derived
+pub(crate) enum AesGcm {
+    Aes128(Aes128Gcm),
+    Aes256(Aes256Gcm),
+}
+
+/// The tag did not verify; the buffer was not touched.
+#[derive(Debug)]
+pub(crate) struct TagMismatch;
+
+impl AesGcm {
+    /// # Panics
+    /// On a key that is neither 16 nor 32 bytes; callers pass lengths fixed by the profile.
+    pub(crate) fn new(key: &[u8]) -> Self {
+        match key.len() {
+            16 => Self::Aes128(Aes128Gcm::new(GenericArray::from_slice(key))),
+            32 => Self::Aes256(Aes256Gcm::new(GenericArray::from_slice(key))),
+            n => panic!("AES-GCM key of {n} bytes"),
+        }
+    }
+
+    /// Encrypts `data` in place and returns the tag over `aad` and the ciphertext.
+    pub(crate) fn seal(&self, nonce: &[u8; 12], aad: &[u8], data: &mut [u8]) -> [u8; TAG_LEN] {
+        let nonce = GenericArray::from_slice(nonce);
+        let tag = match self {
+            Self::Aes128(c) => c.encrypt_in_place_detached(nonce, aad, data),
+            Self::Aes256(c) => c.encrypt_in_place_detached(nonce, aad, data),
+        };
+        // Only lengths beyond 2^36 bytes fail, and packets are far shorter.
+        tag.map(Into::into).unwrap_or([0; TAG_LEN])
+    }
+
+    /// Verifies `tag` over `aad` and `data` and, only if it matches, decrypts `data` in place.
+    /// The tag comparison is constant-time.
+    pub(crate) fn open(
+        &self,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        data: &mut [u8],
+        tag: &[u8],
+    ) -> Result<(), TagMismatch> {
+        let nonce = GenericArray::from_slice(nonce);
+        let tag = GenericArray::from_slice(tag);
+        match self {
+            Self::Aes128(c) => c.decrypt_in_place_detached(nonce, aad, data, tag),
+            Self::Aes256(c) => c.decrypt_in_place_detached(nonce, aad, data, tag),
+        }
+        .map_err(|_| TagMismatch)
+    }
+}

@@ -1,0 +1,1 @@
+//! DTLS-SRTP keying (RFC 5764). (Being written.)

@@ -1,0 +1,76 @@
+//! What a session is built from: profile, master keys and options.
+
+use crate::replay::DEFAULT_REPLAY_WINDOW;
+use crate::{MasterKey, Profile};
+
+/// Default cap on the streams (SSRCs) one session tracks per direction. Microsoft clients send
+/// up to 100 video SSRCs under one key; this leaves room for several such ranges.
+pub const DEFAULT_MAX_STREAMS: usize = 512;
+
+/// The most SRTP packets one master key may protect (RFC 3711 §9.2).
+pub const MAX_SRTP_LIFETIME: u64 = 1 << 48;
+/// The most SRTCP packets one master key may protect (RFC 3711 §9.2).
+pub const MAX_SRTCP_LIFETIME: u64 = 1 << 31;
+
+/// The cryptographic parameters and options of one direction of an SRTP session: everything
+/// [`Session::new`](crate::Session::new) needs.
+///
+/// Build one with [`Policy::new`] and adjust the public fields:
+///
+/// ```
+/// use srtp_core::{MasterKey, Policy, Profile};
+///
+/// let key = MasterKey::generate(Profile::Aes128CmHmacSha1_80);
+/// let mut policy = Policy::new(Profile::Aes128CmHmacSha1_80, key);
+/// policy.replay_window = 1024;
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Policy {
+    /// The protection profile.
+    pub profile: Profile,
+    /// Master keys. With more than one, each needs an MKI of the same length; the first is the
+    /// sender's key until [`Session::select_sender_key`](crate::Session::select_sender_key).
+    pub keys: Vec<MasterKey>,
+    /// Encrypt SRTP payloads (cleared by SDES `UNENCRYPTED_SRTP`).
+    pub encrypt_rtp: bool,
+    /// Encrypt SRTCP (cleared by SDES `UNENCRYPTED_SRTCP`: packets are sent with E=0, and are
+    /// still authenticated).
+    pub encrypt_rtcp: bool,
+    /// Authenticate SRTP (cleared by SDES `UNAUTHENTICATED_SRTP`; SRTCP is always
+    /// authenticated). Not allowed with AEAD profiles.
+    pub authenticate_rtp: bool,
+    /// Key derivation rate as a power of two (`KDR=n` in SDES: session keys are re-derived
+    /// every `2^n` packets); `None` derives them once (RFC 3711 §4.3.1).
+    pub key_derivation_rate: Option<u8>,
+    /// Replay window size in packets: a multiple of 64, from 64 to 32768. Default 128.
+    pub replay_window: usize,
+    /// Most streams (SSRCs) tracked per direction; the least recently used is evicted beyond.
+    pub max_streams: usize,
+    /// On an authentication failure, also try the rollover counters one above and one below
+    /// the estimate, and zero for a stream's first packets, before rejecting.
+    pub roc_recovery: bool,
+}
+
+impl Policy {
+    /// A policy with one master key and the defaults: encryption and authentication on, no key
+    /// derivation rate, a 128-packet replay window, rollover recovery on.
+    pub fn new(profile: Profile, key: MasterKey) -> Self {
+        Self::with_keys(profile, vec![key])
+    }
+
+    /// A policy with several master keys (each with an MKI).
+    pub fn with_keys(profile: Profile, keys: Vec<MasterKey>) -> Self {
+        Self {
+            profile,
+            keys,
+            encrypt_rtp: true,
+            encrypt_rtcp: true,
+            authenticate_rtp: true,
+            key_derivation_rate: None,
+            replay_window: DEFAULT_REPLAY_WINDOW,
+            max_streams: DEFAULT_MAX_STREAMS,
+            roc_recovery: true,
+        }
+    }
+}

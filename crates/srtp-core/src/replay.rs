@@ -1,0 +1,157 @@
+//! Replay protection on the full packet index (RFC 3711 §3.3.2).
+//!
+//! The window covers the 48-bit SRTP index (or 31-bit SRTCP index), never the 16-bit sequence
+//! number alone, so packets a whole rollover apart are never confused.
+
+use crate::Error;
+
+/// Default replay window size in packets, as libsrtp uses.
+pub const DEFAULT_REPLAY_WINDOW: usize = 128;
+/// Largest replay window size in packets.
+pub const MAX_REPLAY_WINDOW: usize = 32768;
+
+/// A sliding window of received packet indices: the highest index seen and a bitmap of the
+/// `size` indices up to it.
+#[derive(Clone, Debug)]
+pub(crate) struct ReplayWindow {
+    /// Highest index accepted so far.
+    top: u64,
+    /// Bit `i % size` is set when index `i` in `(top - size, top]` was accepted.
+    bits: Box<[u64]>,
+}
+
+impl ReplayWindow {
+    /// A window of `size` packets (a multiple of 64) whose first accepted index will be `first`.
+    pub(crate) fn new(size: usize, first: u64) -> Self {
+        let mut w = Self {
+            top: first,
+            bits: vec![0; size / 64].into_boxed_slice(),
+        };
+        w.set(first);
+        w
+    }
+
+    fn size(&self) -> u64 {
+        self.bits.len() as u64 * 64
+    }
+
+    /// Whether `index` may be accepted. Reads only.
+    pub(crate) fn check(&self, index: u64) -> Result<(), Error> {
+        if index > self.top {
+            return Ok(());
+        }
+        if self.top - index >= self.size() {
+            return Err(Error::TooOld);
+        }
+        if self.is_set(index) {
+            return Err(Error::Replayed);
+        }
+        Ok(())
+    }
+
+    /// Records `index` as received; call only after [`check`](Self::check) passed and the
+    /// packet authenticated.
+    pub(crate) fn accept(&mut self, index: u64) {
+        if index > self.top {
+            let advance = index - self.top;
+            if advance >= self.size() {
+                self.bits.fill(0);
+            } else {
+                for i in self.top + 1..=index {
+                    self.clear(i);
+                }
+            }
+            self.top = index;
+        }
+        self.set(index);
+    }
+
+    /// The highest index accepted.
+    pub(crate) fn top(&self) -> u64 {
+        self.top
+    }
+
+    fn slot(&self, index: u64) -> (usize, u64) {
+        let bit = index % self.size();
+        ((bit / 64) as usize, 1 << (bit % 64))
+    }
+
+    fn is_set(&self, index: u64) -> bool {
+        let (w, m) = self.slot(index);
+        self.bits[w] & m != 0
+    }
+
+    fn set(&mut self, index: u64) {
+        let (w, m) = self.slot(index);
+        self.bits[w] |= m;
+    }
+
+    fn clear(&mut self, index: u64) {
+        let (w, m) = self.slot(index);
+        self.bits[w] &= !m;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_duplicates_and_old_accepts_reordered() {
+        let mut w = ReplayWindow::new(128, 1000);
+        assert_eq!(w.check(1000), Err(Error::Replayed));
+        assert_eq!(w.check(999), Ok(()));
+        w.accept(1005);
+        assert_eq!(w.check(1003), Ok(()));
+        w.accept(1003);
+        assert_eq!(w.check(1003), Err(Error::Replayed));
+        assert_eq!(w.check(1005 - 127), Ok(()));
+        assert_eq!(w.check(1005 - 128), Err(Error::TooOld));
+        w.accept(1005 + 128);
+        assert_eq!(w.check(1005), Err(Error::TooOld));
+        assert_eq!(w.check(1006), Ok(()));
+        assert_eq!(w.check(1005 + 128), Err(Error::Replayed));
+    }
+
+    #[test]
+    fn large_jumps_clear_the_window() {
+        let mut w = ReplayWindow::new(4096, 0);
+        for i in 0..5000 {
+            w.accept(i);
+        }
+        w.accept(1 << 40);
+        assert_eq!(w.check((1 << 40) - 1), Ok(()));
+        assert_eq!(w.check((1 << 40) - 4095), Ok(()));
+        assert_eq!(w.check((1 << 40) - 4096), Err(Error::TooOld));
+    }
+
+    #[test]
+    fn matches_a_set_model() {
+        use std::collections::BTreeSet;
+        let size = 64u64;
+        let mut w = ReplayWindow::new(size as usize, 10);
+        let mut seen = BTreeSet::from([10u64]);
+        let mut top = 10u64;
+        let mut x = 12345u64;
+        for _ in 0..20000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let delta = (x >> 33) % 100;
+            let i = (top + 30).saturating_sub(delta);
+            let want = if i > top {
+                Ok(())
+            } else if top - i >= size {
+                Err(Error::TooOld)
+            } else if seen.contains(&i) {
+                Err(Error::Replayed)
+            } else {
+                Ok(())
+            };
+            assert_eq!(w.check(i), want, "index {i} top {top}");
+            if want.is_ok() {
+                w.accept(i);
+                seen.insert(i);
+                top = top.max(i);
+            }
+        }
+    }
+}

@@ -1,0 +1,853 @@
+//! Protect and unprotect SRTP and SRTCP packets in place (RFC 3711 §3, RFC 7714 §§8–9).
+
+use std::borrow::Cow;
+
+use subtle::ConstantTimeEq;
+
+use crate::cipher::aes_gcm::TAG_LEN as GCM_TAG_LEN;
+use crate::index::{estimate_roc, index};
+use crate::kdf::{self, PacketCipher, SessionKeys, LABEL_RTCP_ENCRYPTION, LABEL_RTP_ENCRYPTION};
+use crate::packet::{rtcp, rtp};
+use crate::policy::{MAX_SRTCP_LIFETIME, MAX_SRTP_LIFETIME};
+use crate::replay::{ReplayWindow, MAX_REPLAY_WINDOW};
+use crate::stream::{RtpRx, RxStream, StreamTable, TxStream};
+use crate::{Error, Malformed, MasterKey, Mki, Policy, PolicyError, Profile};
+
+/// The most bytes protect appends to a packet: a 16-byte tag, a 4-byte MKI and, for SRTCP,
+/// the 4-byte E flag and index. A buffer with this much room past the packet always suffices.
+pub const MAX_TRAILER_LEN: usize = 16 + 4 + 4;
+
+/// A stream that has accepted fewer packets than this may still be re-synchronised to a
+/// rollover counter of zero (recovery from a wrong initial rollover counter).
+const YOUNG_STREAM_PACKETS: u64 = 64;
+
+/// One master key with its derived session keys and usage counters.
+struct KeySlot {
+    master: MasterKey,
+    rtp: SessionKeys,
+    rtp_r: u64,
+    rtcp: SessionKeys,
+    rtcp_r: u64,
+    rtp_limit: u64,
+    rtcp_limit: u64,
+    rtp_used: u64,
+    rtcp_used: u64,
+}
+
+impl KeySlot {
+    fn new(profile: Profile, master: MasterKey) -> Self {
+        let lifetime = master.lifetime().unwrap_or(u64::MAX);
+        Self {
+            rtp: kdf::derive(profile, &master, LABEL_RTP_ENCRYPTION, 0),
+            rtp_r: 0,
+            rtcp: kdf::derive(profile, &master, LABEL_RTCP_ENCRYPTION, 0),
+            rtcp_r: 0,
+            rtp_limit: lifetime.min(MAX_SRTP_LIFETIME),
+            rtcp_limit: lifetime.min(MAX_SRTCP_LIFETIME),
+            rtp_used: 0,
+            rtcp_used: 0,
+            master,
+        }
+    }
+}
+
+/// How much of the sender's master key lifetime is used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyUsage {
+    /// The MKI of the sender's key, if any.
+    pub mki: Option<Mki>,
+    /// SRTP packets protected or accepted under this key.
+    pub rtp_packets: u64,
+    /// SRTCP packets protected or accepted under this key.
+    pub rtcp_packets: u64,
+    /// SRTP packets the key may protect in all.
+    pub rtp_limit: u64,
+    /// SRTCP packets the key may protect in all.
+    pub rtcp_limit: u64,
+}
+
+impl KeyUsage {
+    /// Whether the key is close to its lifetime: fewer than 1/8 of it, or 2^16 packets,
+    /// whichever is smaller, remain. Time to re-key.
+    pub fn needs_rekey(&self) -> bool {
+        let near = |used: u64, limit: u64| limit - used.min(limit) <= (limit / 8).min(1 << 16);
+        near(self.rtp_packets, self.rtp_limit) || near(self.rtcp_packets, self.rtcp_limit)
+    }
+}
+
+/// One packet of a batch: the buffer, the length of the packet in it, and the outcome.
+///
+/// Protect reads `len` as the packet length and sets it to the protected length; unprotect
+/// reads it as the protected length and sets it to the plaintext length. `result` says
+/// whether that packet succeeded; one packet's failure affects no other.
+#[derive(Debug)]
+pub struct BatchPacket<'a> {
+    /// The packet buffer, with room for [`MAX_TRAILER_LEN`] more bytes when protecting.
+    pub buf: &'a mut [u8],
+    /// Length of the packet in `buf`.
+    pub len: usize,
+    /// The outcome of the operation on this packet.
+    pub result: Result<(), Error>,
+}
+
+impl<'a> BatchPacket<'a> {
+    /// A batch entry for the first `len` bytes of `buf`.
+    pub fn new(buf: &'a mut [u8], len: usize) -> Self {
+        Self {
+            buf,
+            len,
+            result: Ok(()),
+        }
+    }
+}
+
+/// The SRTP and SRTCP cryptographic context for one direction: protect what you send with
+/// one session, unprotect what you receive with another (RFC 3711 §3.2).
+///
+/// One session serves any number of SSRCs under its keys, as Microsoft clients send many video
+/// streams under one key ([MS-SRTP] §3.1.3.2): each SSRC gets its own rollover counter,
+/// replay window and SRTCP index, created for received streams only once a packet of that
+/// SSRC authenticates.
+///
+/// Every operation works in place on the caller's buffer without allocating (a new stream's
+/// replay window is the one allocation, made once the stream's first packet authenticates).
+///
+/// ```
+/// use srtp_core::{MasterKey, Policy, Profile, Session, MAX_TRAILER_LEN};
+///
+/// let key = MasterKey::generate(Profile::Aes128CmHmacSha1_80);
+/// let mut sender = Session::new(&Policy::new(Profile::Aes128CmHmacSha1_80, key.clone()))?;
+/// let mut receiver = Session::new(&Policy::new(Profile::Aes128CmHmacSha1_80, key))?;
+///
+/// let rtp = [0x80, 0, 0, 1, 0, 0, 0, 0, 0xca, 0xfe, 0xba, 0xbe, b'h', b'i'];
+/// let mut buf = [0u8; 14 + MAX_TRAILER_LEN];
+/// buf[..14].copy_from_slice(&rtp);
+/// let len = sender.protect_rtp(&mut buf, 14)?;
+/// assert_eq!(len, 14 + 10);
+/// let plain = receiver.unprotect_rtp(&mut buf[..len])?;
+/// assert_eq!(plain, &rtp);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Session {
+    profile: Profile,
+    keys: Vec<KeySlot>,
+    sender: usize,
+    mki_len: usize,
+    rtp_tag_len: usize,
+    rtcp_tag_len: usize,
+    encrypt_rtp: bool,
+    encrypt_rtcp: bool,
+    kdr: Option<u8>,
+    replay_window: usize,
+    roc_recovery: bool,
+    tx: StreamTable<TxStream>,
+    rx: StreamTable<RxStream>,
+}
+
+impl core::fmt::Debug for Session {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Session")
+            .field("profile", &self.profile)
+            .field("keys", &self.keys.len())
+            .field("tx_streams", &self.tx.len())
+            .field("rx_streams", &self.rx.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Builds a session: checks the policy and derives every master key's session keys once.
+    ///
+    /// # Errors
+    /// A [`PolicyError`] naming what does not fit the profile.
+    pub fn new(policy: &Policy) -> Result<Self, PolicyError> {
+        let profile = policy.profile;
+        let mki_len = check_keys(profile, &policy.keys)?;
+        let w = policy.replay_window;
+        if !(64..=MAX_REPLAY_WINDOW).contains(&w) || w % 64 != 0 {
+            return Err(PolicyError::ReplayWindow(w));
+        }
+        if let Some(n) = policy.key_derivation_rate.filter(|&n| n > 24) {
+            return Err(PolicyError::KeyDerivationRate(n));
+        }
+        if policy.max_streams == 0 {
+            return Err(PolicyError::ZeroStreamLimit);
+        }
+        if profile.is_aead() && !policy.authenticate_rtp {
+            return Err(PolicyError::UnauthenticatedAead);
+        }
+        Ok(Self {
+            profile,
+            keys: policy
+                .keys
+                .iter()
+                .map(|k| KeySlot::new(profile, k.clone()))
+                .collect(),
+            sender: 0,
+            mki_len,
+            rtp_tag_len: if policy.authenticate_rtp {
+                profile.rtp_tag_len()
+            } else {
+                0
+            },
+            rtcp_tag_len: profile.rtcp_tag_len(),
+            encrypt_rtp: policy.encrypt_rtp,
+            encrypt_rtcp: policy.encrypt_rtcp,
+            kdr: policy.key_derivation_rate,
+            replay_window: w,
+            roc_recovery: policy.roc_recovery,
+            tx: StreamTable::new(policy.max_streams),
+            rx: StreamTable::new(policy.max_streams),
+        })
+    }
+
+    /// The session's protection profile.
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    /// Bytes protect appends to an SRTP packet (MKI and tag).
+    pub fn rtp_trailer_len(&self) -> usize {
+        self.mki_len + self.rtp_tag_len
+    }
+
+    /// Bytes protect appends to an SRTCP packet (index word, MKI and tag).
+    pub fn rtcp_trailer_len(&self) -> usize {
+        rtcp::INDEX_LEN + self.mki_len + self.rtcp_tag_len
+    }
+
+    // ---------------------------------------------------------------- SRTP
+
+    /// Protects the RTP packet in `buf[..len]` in place and returns the SRTP packet's length.
+    ///
+    /// `buf` needs [`rtp_trailer_len`](Self::rtp_trailer_len) bytes of room past `len`
+    /// ([`MAX_TRAILER_LEN`] always suffices).
+    ///
+    /// # Errors
+    /// [`Error::Malformed`] for a packet that is not RTP, [`Error::NoRoom`] without room for
+    /// the trailer, [`Error::KeyExhausted`] when the sender's key reached its lifetime. The
+    /// buffer and the session are unchanged on error.
+    pub fn protect_rtp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
+        let packet = buf.get(..len).ok_or(Error::LengthOutOfBounds)?;
+        let hdr = rtp::parse(packet)?;
+        let needed = len + self.rtp_trailer_len();
+        if buf.len() < needed {
+            return Err(Error::NoRoom { needed });
+        }
+        let slot = &mut self.keys[self.sender];
+        if slot.rtp_used >= slot.rtp_limit {
+            return Err(Error::KeyExhausted);
+        }
+        let stream = self.tx.entry(hdr.ssrc, TxStream::default);
+        let roc = match stream.rtp {
+            None => 0,
+            Some((roc, s_l)) => {
+                let v = estimate_roc(roc, s_l, hdr.seq);
+                u32::try_from(v).map_err(|_| {
+                    if v < 0 {
+                        Error::TooOld
+                    } else {
+                        Error::KeyExhausted
+                    }
+                })?
+            }
+        };
+        match stream.rtp {
+            Some((r, s)) if index(r, s) >= index(roc, hdr.seq) => {}
+            _ => stream.rtp = Some((roc, hdr.seq)),
+        }
+        let idx = index(roc, hdr.seq);
+        let mki = slot.master.mki();
+        slot.rtp_used += 1;
+        let keys = cached_keys(self.profile, self.kdr, slot, false, idx);
+
+        let (packet, trailer) = buf[..needed].split_at_mut(len);
+        let (header, payload) = packet.split_at_mut(hdr.len);
+        match &keys.cipher {
+            PacketCipher::Gcm(gcm) => {
+                let nonce = gcm_rtp_nonce(&keys.salt, hdr.ssrc, roc, hdr.seq);
+                let tag = if self.encrypt_rtp {
+                    gcm.seal(&nonce, header, payload)
+                } else {
+                    gcm.seal(&nonce, packet, &mut [])
+                };
+                trailer[..GCM_TAG_LEN].copy_from_slice(&tag);
+                write_mki(&mut trailer[GCM_TAG_LEN..], mki);
+            }
+            cipher => {
+                if let (PacketCipher::Cm(aes), true) = (cipher, self.encrypt_rtp) {
+                    aes.apply_keystream(&cm_iv(&keys.salt, hdr.ssrc, idx), payload);
+                }
+                write_mki(trailer, mki);
+                if let Some(mac) = &keys.auth {
+                    let tag = mac.mac(packet, &roc.to_be_bytes());
+                    trailer[self.mki_len..].copy_from_slice(&tag[..self.rtp_tag_len]);
+                }
+            }
+        }
+        Ok(needed)
+    }
+
+    /// Verifies and decrypts the SRTP packet that fills `packet`, in place, and returns the
+    /// RTP packet (a prefix of `packet`).
+    ///
+    /// # Errors
+    /// [`Error::AuthenticationFailed`], [`Error::Replayed`], [`Error::TooOld`],
+    /// [`Error::UnknownMki`], [`Error::Malformed`] or [`Error::KeyExhausted`]. On error neither
+    /// `packet` nor the session has changed: the next good packet is accepted as if this one
+    /// never arrived.
+    pub fn unprotect_rtp<'a>(&mut self, packet: &'a mut [u8]) -> Result<&'a mut [u8], Error> {
+        let len = self.unprotect_rtp_len(packet)?;
+        Ok(&mut packet[..len])
+    }
+
+    fn unprotect_rtp_len(&mut self, packet: &mut [u8]) -> Result<usize, Error> {
+        let hdr = rtp::parse(packet)?;
+        let tag_len = self.rtp_tag_len;
+        let trailer = tag_len + self.mki_len;
+        if packet.len() < hdr.len + trailer {
+            return Err(Malformed::TooShort.into());
+        }
+        let body_end = packet.len() - trailer;
+        let aead = self.profile.is_aead();
+        let mki_at = if aead { body_end + tag_len } else { body_end };
+        let slot_i = self.find_key(&packet[mki_at..mki_at + self.mki_len])?;
+        let slot = &self.keys[slot_i];
+        if slot.rtp_used >= slot.rtp_limit {
+            return Err(Error::KeyExhausted);
+        }
+
+        // Candidate rollover counters: the estimate first, then the recovery guesses.
+        let state = self.rx.get(hdr.ssrc).and_then(|s| s.rtp.as_ref());
+        let (estimate, young) = match state {
+            Some(st) => (
+                estimate_roc(st.roc, st.s_l, hdr.seq),
+                st.received < YOUNG_STREAM_PACKETS,
+            ),
+            None => (0, true),
+        };
+        if let Some(st) = state {
+            let first = u32::try_from(estimate).map_err(|_| Error::TooOld)?;
+            st.window.check(index(first, hdr.seq))?;
+        }
+        let mut candidates = [Some(estimate), None, None, None];
+        if self.roc_recovery && tag_len > 0 {
+            candidates[1] = Some(estimate + 1);
+            candidates[2] = Some(estimate - 1);
+            candidates[3] = (young && estimate != 0).then_some(0);
+        }
+
+        let tag_at = if aead { body_end } else { body_end + self.mki_len };
+        let mut tag = [0u8; GCM_TAG_LEN];
+        tag[..tag_len].copy_from_slice(&packet[tag_at..tag_at + tag_len]);
+        let tag = &tag[..tag_len];
+        let partial = match (&slot.rtp.auth, self.kdr) {
+            (Some(mac), None) => Some(mac.begin(&packet[..body_end])),
+            _ => None,
+        };
+
+        let mut accepted = None;
+        for roc in candidates.into_iter().flatten() {
+            let Ok(roc) = u32::try_from(roc) else {
+                continue;
+            };
+            let idx = index(roc, hdr.seq);
+            if roc as i64 != estimate {
+                let replayed = state.is_some_and(|st| st.window.check(idx).is_err());
+                if replayed {
+                    continue;
+                }
+            }
+            let keys = keys_for(self.profile, self.kdr, slot, false, idx);
+            let ok = match &keys.cipher {
+                PacketCipher::Gcm(gcm) => {
+                    let nonce = gcm_rtp_nonce(&keys.salt, hdr.ssrc, roc, hdr.seq);
+                    let body = &mut packet[..body_end];
+                    if self.encrypt_rtp {
+                        let (header, payload) = body.split_at_mut(hdr.len);
+                        gcm.open(&nonce, header, payload, tag).is_ok()
+                    } else {
+                        gcm.open(&nonce, body, &mut [], tag).is_ok()
+                    }
+                }
+                _ => match &keys.auth {
+                    None => true,
+                    Some(mac) => {
+                        let full = match &partial {
+                            Some(p) => mac.finish(p.clone(), &roc.to_be_bytes()),
+                            None => mac.mac(&packet[..body_end], &roc.to_be_bytes()),
+                        };
+                        bool::from(full[..tag_len].ct_eq(tag))
+                    }
+                },
+            };
+            if ok {
+                if let (PacketCipher::Cm(aes), true) = (&keys.cipher, self.encrypt_rtp) {
+                    let iv = cm_iv(&keys.salt, hdr.ssrc, idx);
+                    aes.apply_keystream(&iv, &mut packet[hdr.len..body_end]);
+                }
+                let fresh = match keys {
+                    Cow::Owned(k) => Some(k),
+                    Cow::Borrowed(_) => None,
+                };
+                accepted = Some((roc, idx, fresh));
+                break;
+            }
+        }
+        let Some((roc, idx, fresh)) = accepted else {
+            return Err(Error::AuthenticationFailed);
+        };
+
+        // Authenticated: now, and only now, update the state.
+        let slot = &mut self.keys[slot_i];
+        slot.rtp_used += 1;
+        if let (Some(k), Some(n)) = (fresh, self.kdr) {
+            slot.rtp = k;
+            slot.rtp_r = idx >> n;
+        }
+        let window = self.replay_window;
+        let stream = self.rx.entry(hdr.ssrc, RxStream::default);
+        match &mut stream.rtp {
+            None => {
+                stream.rtp = Some(RtpRx {
+                    roc,
+                    s_l: hdr.seq,
+                    window: ReplayWindow::new(window, idx),
+                    received: 1,
+                });
+            }
+            Some(st) => {
+                if idx > st.window.top() {
+                    st.roc = roc;
+                    st.s_l = hdr.seq;
+                }
+                st.window.accept(idx);
+                st.received += 1;
+            }
+        }
+        Ok(body_end)
+    }
+
+    // ---------------------------------------------------------------- SRTCP
+
+    /// Protects the RTCP compound packet in `buf[..len]` in place and returns the SRTCP
+    /// packet's length. SRTCP is always authenticated; it is encrypted (E=1) unless the policy
+    /// says `encrypt_rtcp = false`.
+    ///
+    /// # Errors
+    /// As [`protect_rtp`](Self::protect_rtp); [`Error::KeyExhausted`] also when the stream's
+    /// SRTCP index reached 2^31.
+    pub fn protect_rtcp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
+        let packet = buf.get(..len).ok_or(Error::LengthOutOfBounds)?;
+        let ssrc = rtcp::parse(packet)?;
+        let needed = len + self.rtcp_trailer_len();
+        if buf.len() < needed {
+            return Err(Error::NoRoom { needed });
+        }
+        let slot = &mut self.keys[self.sender];
+        if slot.rtcp_used >= slot.rtcp_limit {
+            return Err(Error::KeyExhausted);
+        }
+        let stream = self.tx.entry(ssrc, TxStream::default);
+        let srtcp_index = stream.rtcp_index;
+        if srtcp_index > 0x7fff_ffff {
+            return Err(Error::KeyExhausted);
+        }
+        stream.rtcp_index += 1;
+        let mki = slot.master.mki();
+        slot.rtcp_used += 1;
+        let keys = cached_keys(self.profile, self.kdr, slot, true, u64::from(srtcp_index));
+
+        let encrypt = self.encrypt_rtcp && !matches!(keys.cipher, PacketCipher::Null);
+        let word = (srtcp_index | if encrypt { rtcp::E_FLAG } else { 0 }).to_be_bytes();
+        let (packet, trailer) = buf[..needed].split_at_mut(len);
+        match &keys.cipher {
+            PacketCipher::Gcm(gcm) => {
+                let nonce = gcm_rtcp_nonce(&keys.salt, ssrc, srtcp_index);
+                let tag = if encrypt {
+                    let (header, body) = packet.split_at_mut(rtcp::HEADER_LEN);
+                    gcm.seal(&nonce, &rtcp_aad(header, word), body)
+                } else {
+                    // The AAD is the whole packet followed by the index word: lay the word
+                    // out after the packet, seal, then move it behind the tag.
+                    let all = &mut buf[..len + rtcp::INDEX_LEN];
+                    all[len..].copy_from_slice(&word);
+                    gcm.seal(&nonce, all, &mut [])
+                };
+                let trailer = &mut buf[len..needed];
+                trailer[..GCM_TAG_LEN].copy_from_slice(&tag);
+                trailer[GCM_TAG_LEN..GCM_TAG_LEN + 4].copy_from_slice(&word);
+                write_mki(&mut trailer[GCM_TAG_LEN + 4..], mki);
+            }
+            cipher => {
+                if let (PacketCipher::Cm(aes), true) = (cipher, encrypt) {
+                    let iv = cm_iv(&keys.salt, ssrc, u64::from(srtcp_index));
+                    aes.apply_keystream(&iv, &mut packet[rtcp::HEADER_LEN..]);
+                }
+                trailer[..4].copy_from_slice(&word);
+                write_mki(&mut trailer[4..], mki);
+                let mac = keys.auth.as_ref().expect("HMAC profiles have an auth key");
+                let tag = mac.mac(&buf[..len + 4], &[]);
+                let tag_at = len + 4 + self.mki_len;
+                buf[tag_at..needed].copy_from_slice(&tag[..self.rtcp_tag_len]);
+            }
+        }
+        Ok(needed)
+    }
+
+    /// Verifies and (if its E flag is set) decrypts the SRTCP packet that fills `packet`, in
+    /// place, and returns the RTCP packet. A packet with E=0 is still authenticated.
+    ///
+    /// # Errors
+    /// As [`unprotect_rtp`](Self::unprotect_rtp); nothing changes on error.
+    pub fn unprotect_rtcp<'a>(&mut self, packet: &'a mut [u8]) -> Result<&'a mut [u8], Error> {
+        let len = self.unprotect_rtcp_len(packet)?;
+        Ok(&mut packet[..len])
+    }
+
+    fn unprotect_rtcp_len(&mut self, packet: &mut [u8]) -> Result<usize, Error> {
+        let ssrc = rtcp::parse(packet)?;
+        let tag_len = self.rtcp_tag_len;
+        let trailer = rtcp::INDEX_LEN + self.mki_len + tag_len;
+        if packet.len() < rtcp::HEADER_LEN + trailer {
+            return Err(Malformed::TooShort.into());
+        }
+        let end = packet.len() - trailer;
+        let aead = self.profile.is_aead();
+        let (word_at, mki_at, tag_at) = if aead {
+            (end + tag_len, end + tag_len + 4, end)
+        } else {
+            (end, end + 4, end + 4 + self.mki_len)
+        };
+        let word = u32::from_be_bytes(packet[word_at..word_at + 4].try_into().expect("4 bytes"));
+        let encrypted = word & rtcp::E_FLAG != 0;
+        let srtcp_index = word & !rtcp::E_FLAG;
+        let slot_i = self.find_key(&packet[mki_at..mki_at + self.mki_len])?;
+        let slot = &self.keys[slot_i];
+        if slot.rtcp_used >= slot.rtcp_limit {
+            return Err(Error::KeyExhausted);
+        }
+        if let Some(w) = self.rx.get(ssrc).and_then(|s| s.rtcp.as_ref()) {
+            w.check(u64::from(srtcp_index))?;
+        }
+        let keys = keys_for(self.profile, self.kdr, slot, true, u64::from(srtcp_index));
+        let mut tag = [0u8; GCM_TAG_LEN];
+        tag[..tag_len].copy_from_slice(&packet[tag_at..tag_at + tag_len]);
+        let tag = &tag[..tag_len];
+        let ok = match &keys.cipher {
+            PacketCipher::Gcm(gcm) => {
+                let nonce = gcm_rtcp_nonce(&keys.salt, ssrc, srtcp_index);
+                if encrypted {
+                    let (header, body) = packet[..end].split_at_mut(rtcp::HEADER_LEN);
+                    let aad = rtcp_aad(header, word.to_be_bytes());
+                    gcm.open(&nonce, &aad, body, tag).is_ok()
+                } else {
+                    // Make the AAD (packet || index word) contiguous where the tag sits, then
+                    // put the tag back so the buffer is unchanged whatever the outcome.
+                    packet[end..end + 4].copy_from_slice(&word.to_be_bytes());
+                    let ok = gcm.open(&nonce, &packet[..end + 4], &mut [], tag).is_ok();
+                    packet[tag_at..tag_at + tag_len].copy_from_slice(tag);
+                    ok
+                }
+            }
+            cipher => {
+                let mac = keys.auth.as_ref().expect("HMAC profiles have an auth key");
+                let full = mac.mac(&packet[..end + 4], &[]);
+                let ok = bool::from(full[..tag_len].ct_eq(tag));
+                if let (true, true, PacketCipher::Cm(aes)) = (ok, encrypted, cipher) {
+                    let iv = cm_iv(&keys.salt, ssrc, u64::from(srtcp_index));
+                    aes.apply_keystream(&iv, &mut packet[rtcp::HEADER_LEN..end]);
+                }
+                ok
+            }
+        };
+        if !ok {
+            return Err(Error::AuthenticationFailed);
+        }
+        let fresh = match keys {
+            Cow::Owned(k) => Some(k),
+            Cow::Borrowed(_) => None,
+        };
+        let slot = &mut self.keys[slot_i];
+        slot.rtcp_used += 1;
+        if let (Some(k), Some(n)) = (fresh, self.kdr) {
+            slot.rtcp = k;
+            slot.rtcp_r = u64::from(srtcp_index) >> n;
+        }
+        let window = self.replay_window;
+        let stream = self.rx.entry(ssrc, RxStream::default);
+        match &mut stream.rtcp {
+            Some(w) => w.accept(u64::from(srtcp_index)),
+            None => stream.rtcp = Some(ReplayWindow::new(window, u64::from(srtcp_index))),
+        }
+        Ok(end)
+    }
+
+    // ---------------------------------------------------------------- batches
+
+    /// Protects each RTP packet of `batch` as [`protect_rtp`](Self::protect_rtp) would.
+    pub fn protect_rtp_batch(&mut self, batch: &mut [BatchPacket<'_>]) {
+        for p in batch {
+            p.result = self.protect_rtp(p.buf, p.len).map(|n| p.len = n);
+        }
+    }
+
+    /// Unprotects each SRTP packet of `batch` as [`unprotect_rtp`](Self::unprotect_rtp) would.
+    pub fn unprotect_rtp_batch(&mut self, batch: &mut [BatchPacket<'_>]) {
+        for p in batch {
+            p.result = match p.buf.get_mut(..p.len) {
+                Some(packet) => self.unprotect_rtp_len(packet).map(|n| p.len = n),
+                None => Err(Error::LengthOutOfBounds),
+            };
+        }
+    }
+
+    /// Protects each RTCP packet of `batch` as [`protect_rtcp`](Self::protect_rtcp) would.
+    pub fn protect_rtcp_batch(&mut self, batch: &mut [BatchPacket<'_>]) {
+        for p in batch {
+            p.result = self.protect_rtcp(p.buf, p.len).map(|n| p.len = n);
+        }
+    }
+
+    /// Unprotects each SRTCP packet of `batch` as [`unprotect_rtcp`](Self::unprotect_rtcp)
+    /// would.
+    pub fn unprotect_rtcp_batch(&mut self, batch: &mut [BatchPacket<'_>]) {
+        for p in batch {
+            p.result = match p.buf.get_mut(..p.len) {
+                Some(packet) => self.unprotect_rtcp_len(packet).map(|n| p.len = n),
+                None => Err(Error::LengthOutOfBounds),
+            };
+        }
+    }
+
+    // ---------------------------------------------------------------- keys and streams
+
+    /// Adds a master key (with an MKI of the session's MKI length) that received packets may
+    /// name and that [`select_sender_key`](Self::select_sender_key) may choose.
+    ///
+    /// # Errors
+    /// [`PolicyError`] if the key does not fit the profile or its MKI clashes.
+    pub fn add_master_key(&mut self, key: MasterKey) -> Result<(), PolicyError> {
+        let mut all: Vec<MasterKey> = self.keys.iter().map(|s| s.master.clone()).collect();
+        all.push(key.clone());
+        self.mki_len = check_keys(self.profile, &all)?;
+        self.keys.push(KeySlot::new(self.profile, key));
+        Ok(())
+    }
+
+    /// Chooses the master key that protects outgoing packets from now on.
+    ///
+    /// # Errors
+    /// [`PolicyError::NoSuchKey`] if no key has that MKI.
+    pub fn select_sender_key(&mut self, mki: Mki) -> Result<(), PolicyError> {
+        self.sender = self
+            .keys
+            .iter()
+            .position(|s| s.master.mki() == Some(mki))
+            .ok_or(PolicyError::NoSuchKey)?;
+        Ok(())
+    }
+
+    /// Replaces all master keys (re-keying) while keeping every stream's rollover counter,
+    /// sequence number, replay window and SRTCP index, so that packets continue seamlessly
+    /// (RFC 3711 §3.3.1: the rollover counter is per stream, not per key).
+    ///
+    /// # Errors
+    /// [`PolicyError`] if the keys do not fit the profile; the session is unchanged then.
+    pub fn rekey(&mut self, keys: &[MasterKey]) -> Result<(), PolicyError> {
+        self.mki_len = check_keys(self.profile, keys)?;
+        self.keys = keys
+            .iter()
+            .map(|k| KeySlot::new(self.profile, k.clone()))
+            .collect();
+        self.sender = 0;
+        Ok(())
+    }
+
+    /// Usage of the sender's current master key against its lifetime.
+    pub fn key_usage(&self) -> KeyUsage {
+        let s = &self.keys[self.sender];
+        KeyUsage {
+            mki: s.master.mki(),
+            rtp_packets: s.rtp_used,
+            rtcp_packets: s.rtcp_used,
+            rtp_limit: s.rtp_limit,
+            rtcp_limit: s.rtcp_limit,
+        }
+    }
+
+    /// The rollover counter and highest sequence number received on `ssrc`, once a packet of
+    /// it authenticated.
+    pub fn receive_roc(&self, ssrc: u32) -> Option<(u32, u16)> {
+        let st = self.rx.get(ssrc)?.rtp.as_ref()?;
+        Some((st.roc, st.s_l))
+    }
+
+    /// The rollover counter and highest sequence number sent on `ssrc`.
+    pub fn send_roc(&self, ssrc: u32) -> Option<(u32, u16)> {
+        self.tx.get(ssrc)?.rtp
+    }
+
+    /// Sets where the sender of `ssrc` continues: its rollover counter and last sequence
+    /// number, and the next SRTCP index. Used to carry a stream across sessions (a relay that
+    /// re-creates a leg) without restarting its index under the same key.
+    pub fn set_send_state(&mut self, ssrc: u32, roc: u32, last_seq: u16, next_rtcp_index: u32) {
+        let s = self.tx.entry(ssrc, TxStream::default);
+        s.rtp = Some((roc, last_seq));
+        s.rtcp_index = next_rtcp_index;
+    }
+
+    /// Number of SSRCs with receive state.
+    pub fn receive_streams(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// Number of SSRCs with send state.
+    pub fn send_streams(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// The SSRCs with receive state, in no particular order.
+    pub fn receive_ssrcs(&self) -> impl Iterator<Item = u32> + '_ {
+        self.rx.ssrcs()
+    }
+
+    /// Forgets `ssrc` in both directions (an ended stream), freeing its state.
+    pub fn remove_stream(&mut self, ssrc: u32) {
+        self.rx.remove(ssrc);
+        self.tx.remove(ssrc);
+    }
+
+    fn find_key(&self, mki: &[u8]) -> Result<usize, Error> {
+        if self.mki_len == 0 {
+            return Ok(0);
+        }
+        self.keys
+            .iter()
+            .position(|s| s.master.mki().is_some_and(|m| m.as_bytes() == mki))
+            .ok_or(Error::UnknownMki)
+    }
+}
+
+/// Checks master keys against the profile and each other; returns the MKI length.
+fn check_keys(profile: Profile, keys: &[MasterKey]) -> Result<usize, PolicyError> {
+    let first = keys.first().ok_or(PolicyError::NoMasterKey)?;
+    let mki_len = first.mki().map_or(0, |m| m.len());
+    for (i, k) in keys.iter().enumerate() {
+        k.check(profile)?;
+        if k.mki().map_or(0, |m| m.len()) != mki_len || (keys.len() > 1 && mki_len == 0) {
+            return Err(PolicyError::InconsistentMki);
+        }
+        if keys[..i].iter().any(|o| o.mki() == k.mki()) {
+            return Err(PolicyError::DuplicateMki);
+        }
+    }
+    Ok(mki_len)
+}
+
+/// The session keys for `idx` without changing the slot: the cached ones, or freshly derived
+/// ones when a key derivation rate moved `r` on.
+fn keys_for(
+    profile: Profile,
+    kdr: Option<u8>,
+    slot: &KeySlot,
+    rtcp: bool,
+    idx: u64,
+) -> Cow<'_, SessionKeys> {
+    let (cached, cached_r, label) = if rtcp {
+        (&slot.rtcp, slot.rtcp_r, LABEL_RTCP_ENCRYPTION)
+    } else {
+        (&slot.rtp, slot.rtp_r, LABEL_RTP_ENCRYPTION)
+    };
+    match kdr {
+        Some(n) if idx >> n != cached_r => {
+            Cow::Owned(kdf::derive(profile, &slot.master, label, idx >> n))
+        }
+        _ => Cow::Borrowed(cached),
+    }
+}
+
+/// The session keys for `idx`, re-deriving into the slot when a key derivation rate moved `r`
+/// on (the sender's path).
+fn cached_keys(
+    profile: Profile,
+    kdr: Option<u8>,
+    slot: &mut KeySlot,
+    rtcp: bool,
+    idx: u64,
+) -> &SessionKeys {
+    if let Some(n) = kdr {
+        let r = idx >> n;
+        let label = if rtcp {
+            LABEL_RTCP_ENCRYPTION
+        } else {
+            LABEL_RTP_ENCRYPTION
+        };
+        let (keys, cached_r) = if rtcp {
+            (&mut slot.rtcp, &mut slot.rtcp_r)
+        } else {
+            (&mut slot.rtp, &mut slot.rtp_r)
+        };
+        if *cached_r != r {
+            *keys = kdf::derive(profile, &slot.master, label, r);
+            *cached_r = r;
+        }
+    }
+    if rtcp {
+        &slot.rtcp
+    } else {
+        &slot.rtp
+    }
+}
+
+fn write_mki(out: &mut [u8], mki: Option<Mki>) {
+    if let Some(m) = mki {
+        out[..m.len()].copy_from_slice(m.as_bytes());
+    }
+}
+
+/// The AES-CM IV (RFC 3711 §4.1.1): `(k_s * 2^16) XOR (SSRC * 2^64) XOR (i * 2^16)`.
+fn cm_iv(salt: &[u8; 14], ssrc: u32, idx: u64) -> [u8; 16] {
+    let mut iv = [0u8; 16];
+    iv[..14].copy_from_slice(salt);
+    for (b, s) in iv[4..8].iter_mut().zip(ssrc.to_be_bytes()) {
+        *b ^= s;
+    }
+    for (b, i) in iv[8..14].iter_mut().zip(&idx.to_be_bytes()[2..]) {
+        *b ^= i;
+    }
+    iv
+}
+
+/// The AES-GCM SRTP IV (RFC 7714 §8.1): `(00 00 || SSRC || ROC || SEQ) XOR salt`.
+fn gcm_rtp_nonce(salt: &[u8; 14], ssrc: u32, roc: u32, seq: u16) -> [u8; 12] {
+    let mut n = [0u8; 12];
+    n[2..6].copy_from_slice(&ssrc.to_be_bytes());
+    n[6..10].copy_from_slice(&roc.to_be_bytes());
+    n[10..12].copy_from_slice(&seq.to_be_bytes());
+    for (b, s) in n.iter_mut().zip(salt) {
+        *b ^= s;
+    }
+    n
+}
+
+/// The AES-GCM SRTCP IV (RFC 7714 §9.1): `(00 00 || SSRC || 00 00 || 0 || index) XOR salt`.
+fn gcm_rtcp_nonce(salt: &[u8; 14], ssrc: u32, srtcp_index: u32) -> [u8; 12] {
+    let mut n = [0u8; 12];
+    n[2..6].copy_from_slice(&ssrc.to_be_bytes());
+    n[8..12].copy_from_slice(&srtcp_index.to_be_bytes());
+    for (b, s) in n.iter_mut().zip(salt) {
+        *b ^= s;
+    }
+    n
+}
+
+/// The AES-GCM SRTCP AAD for an encrypted packet (RFC 7714 §9.2): the first eight octets and
+/// the E flag with index.
+fn rtcp_aad(header: &[u8], word: [u8; 4]) -> [u8; 12] {
+    let mut aad = [0u8; 12];
+    aad[..8].copy_from_slice(header);
+    aad[8..].copy_from_slice(&word);
+    aad
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs the whole test suite, as CI does. Installs the Debian packages the tests need when they
+# are missing and this runs as root; otherwise names them and stops.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=()
+command -v pkg-config >/dev/null 2>&1 || packages+=(pkg-config)
+pkg-config --exists libsrtp2 2>/dev/null || packages+=(libsrtp2-dev)
+if ((${#packages[@]})); then
+  if [ "$(id -u)" = 0 ]; then
+    echo "== installing ${packages[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}"
+  else
+    echo "The tests need these Debian packages: ${packages[*]}" >&2
+    echo "Install them with: sudo apt-get install ${packages[*]}" >&2
+    exit 1
+  fi
+fi
+
+echo "== cargo fmt"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test (every target, benches run once as tests)"
+cargo test --workspace --all-targets --locked
+echo "== doc tests"
+cargo test --workspace --doc --locked
