@@ -48,6 +48,8 @@ mod replay;
 pub mod sdes;
 mod session;
 mod stream;
+#[cfg(test)]
+mod vectors;
 
 pub use error::{Error, Malformed, PolicyError};
 pub use key::{MasterKey, Mki, MAX_MKI_LEN};

@@ -137,7 +137,7 @@ pub struct Session {
     rtp_tag_len: usize,
     rtcp_tag_len: usize,
     encrypt_rtp: bool,
-    encrypt_rtcp: bool,
+    pub(crate) encrypt_rtcp: bool,
     kdr: Option<u8>,
     replay_window: usize,
     roc_recovery: bool,
@@ -331,11 +331,17 @@ impl Session {
             let first = u32::try_from(estimate).map_err(|_| Error::TooOld)?;
             st.window.check(index(first, hdr.seq))?;
         }
+        // Recovery: one rollover ahead is always plausible (the receiver missed a wrap). One
+        // behind, or back to zero, is plausible only while the stream is young and its
+        // rollover counter was itself a guess; for an established stream an index a whole
+        // cycle behind is exactly what a replay looks like, so it is not tried.
         let mut candidates = [Some(estimate), None, None, None];
         if self.roc_recovery && tag_len > 0 {
             candidates[1] = Some(estimate + 1);
-            candidates[2] = Some(estimate - 1);
-            candidates[3] = (young && estimate != 0).then_some(0);
+            if young {
+                candidates[2] = Some(estimate - 1);
+                candidates[3] = (estimate > 1).then_some(0);
+            }
         }
 
         let tag_at = if aead { body_end } else { body_end + self.mki_len };
@@ -353,12 +359,12 @@ impl Session {
                 continue;
             };
             let idx = index(roc, hdr.seq);
-            if roc as i64 != estimate {
-                let replayed = state.is_some_and(|st| st.window.check(idx).is_err());
-                if replayed {
-                    continue;
-                }
-            }
+            // A young stream may be re-based behind its window; a duplicate is never taken.
+            let rebase = match state.map(|st| st.window.check(idx)) {
+                Some(Err(Error::TooOld)) if young && roc as i64 != estimate => true,
+                Some(Err(_)) if roc as i64 != estimate => continue,
+                _ => false,
+            };
             let keys = keys_for(self.profile, self.kdr, slot, false, idx);
             let ok = match &keys.cipher {
                 PacketCipher::Gcm(gcm) => {
@@ -391,11 +397,11 @@ impl Session {
                     Cow::Owned(k) => Some(k),
                     Cow::Borrowed(_) => None,
                 };
-                accepted = Some((roc, idx, fresh));
+                accepted = Some((roc, idx, fresh, rebase));
                 break;
             }
         }
-        let Some((roc, idx, fresh)) = accepted else {
+        let Some((roc, idx, fresh, rebase)) = accepted else {
             return Err(Error::AuthenticationFailed);
         };
 
@@ -416,6 +422,12 @@ impl Session {
                     window: ReplayWindow::new(window, idx),
                     received: 1,
                 });
+            }
+            Some(st) if rebase => {
+                st.roc = roc;
+                st.s_l = hdr.seq;
+                st.window = ReplayWindow::new(window, idx);
+                st.received += 1;
             }
             Some(st) => {
                 if idx > st.window.top() {
@@ -717,6 +729,13 @@ impl Session {
     pub fn remove_stream(&mut self, ssrc: u32) {
         self.rx.remove(ssrc);
         self.tx.remove(ssrc);
+    }
+
+    /// Replaces the first key's session keys, for vectors that give session keys.
+    #[cfg(test)]
+    pub(crate) fn replace_session_keys_for_test(&mut self, rtp: SessionKeys, rtcp: SessionKeys) {
+        self.keys[0].rtp = rtp;
+        self.keys[0].rtcp = rtcp;
     }
 
     fn find_key(&self, mki: &[u8]) -> Result<usize, Error> {

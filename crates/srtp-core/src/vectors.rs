@@ -1,0 +1,191 @@
+//! Published test vectors run through the crate's internals: RFC 6188 §7, RFC 7714 §§16–17
+//! (which give session keys, so they enter below the key derivation), and libsrtp's
+//! `srtp_driver` packets (which give master keys, so they cover derivation, cipher and MAC).
+
+use crate::cipher::AesCm;
+use crate::kdf::tests::prf;
+use crate::kdf::SessionKeys;
+use crate::{MasterKey, Policy, Profile, Session};
+
+fn unhex(s: &str) -> Vec<u8> {
+    hex::decode(s.replace(char::is_whitespace, "")).unwrap()
+}
+
+fn keystream(key: &str, blocks: usize) -> Vec<u8> {
+    let iv: [u8; 16] = unhex("F0F1F2F3F4F5F6F7F8F9FAFBFCFD0000").try_into().unwrap();
+    let mut ks = vec![0u8; blocks * 16];
+    AesCm::new(&unhex(key)).apply_keystream(&iv, &mut ks);
+    ks
+}
+
+/// RFC 6188 §7.1 (AES-256-CM) and §7.3 (AES-192-CM) keystreams: first and last three blocks.
+#[test]
+fn rfc6188_keystreams() {
+    let cases = [
+        (
+            "57f82fe3613fd170a85ec93c40b1f0922ec4cb0dc025b58272147cc438944a98",
+            "92bdd28a93c3f52511c677d08b5515a49da71b2378a854f67050756ded165bac\
+             63c4868b7096d88421b563b8c94c9a31",
+            "cea518c90fd91ced9cbb18c078a547113dbc4814f4da5f00a08772b63c6a046d\
+             6eb246913062a16891433e97dd01a57f",
+        ),
+        (
+            "eab234764e517b2d3d160d587d8c86219740f65f99b6bcf7",
+            "35096cba4610028dc1b57503804ce37c5de986291dcce161d5165ec4568f5c9a\
+             474a40c77894bc17180202272a4c264d",
+            "d108d1a31a00bad6367ec23eb044b415c8f57129fdeb970b59f917b257662d4c\
+             a5dab625811034e8cebdfeb6dc158dd3",
+        ),
+    ];
+    for (key, first, last) in cases {
+        let ks = keystream(key, 0xff02);
+        assert_eq!(hex::encode(&ks[..48]), first);
+        assert_eq!(hex::encode(&ks[ks.len() - 48..]), last);
+    }
+}
+
+/// RFC 6188 §7.2 (AES-256) and §7.4 (AES-192) key derivation.
+#[test]
+fn rfc6188_key_derivation() {
+    let (k, s) = (
+        "f0f04914b513f2763a1b1fa130f10e2998f6f6e43e4309d1e622a0e332b9f1b6",
+        "3b04803de51ee7c96423ab5b78d2",
+    );
+    assert_eq!(
+        prf(k, s, 0, 0, 32),
+        "5BA1064E30EC51613CAD926C5A28EF731EC7FB397F70A960653CAF06554CD8C4"
+    );
+    assert_eq!(prf(k, s, 2, 0, 14), "FA31791685CA444A9E07C6C64E93");
+    assert_eq!(prf(k, s, 1, 0, 20), "FD9C32D39ED5FBB5A9DC96B30818454D1313DC05");
+
+    let (k, s) = (
+        "73edc66c4fa15776fb57f9505c17136550ffda71f3e8e5f1",
+        "c8522f3acd4ce86d5add78edbb11",
+    );
+    assert_eq!(
+        prf(k, s, 0, 0, 24),
+        "31874736A8F1143870C26E4857D8A5B2C4A354407FAADABB"
+    );
+    assert_eq!(prf(k, s, 2, 0, 14), "2372B82D639B6D8503A47ADC0A6C");
+    assert_eq!(prf(k, s, 1, 0, 20), "355B10973CD95B9EACF4061C7E1A7151E7CFBFCB");
+}
+
+fn master_session(profile: Profile, key: &str, salt: &str) -> Session {
+    let key = MasterKey::new(&unhex(key), &unhex(salt)).unwrap();
+    Session::new(&Policy::new(profile, key)).unwrap()
+}
+
+/// libsrtp `test/srtp_driver.c`: AES_CM_128_HMAC_SHA1_80, SSRC 0xcafebabe, sequence 0x1234,
+/// the master key and salt of RFC 3711 B.3.
+#[test]
+fn libsrtp_aes_cm_128_hmac_sha1_80_packet() {
+    let plain = unhex("800f1234decafbadcafebabe abababababababababababababababab");
+    let protected = unhex(
+        "800f1234decafbadcafebabe 4e55dc4ce79978d88ca4d215949d2402 b78d6acc99ea179b8dbb",
+    );
+    let (key, salt) = ("e1f97a0d3e018be0d64fa32c06de4139", "0ec675ad498afeebb6960b3aabe6");
+    let mut tx = master_session(Profile::Aes128CmHmacSha1_80, key, salt);
+    let mut buf = plain.clone();
+    buf.resize(plain.len() + 10, 0);
+    let n = tx.protect_rtp(&mut buf, plain.len()).unwrap();
+    assert_eq!(hex::encode(&buf[..n]), hex::encode(&protected));
+
+    let mut rx = master_session(Profile::Aes128CmHmacSha1_80, key, salt);
+    let mut buf = protected.clone();
+    assert_eq!(rx.unprotect_rtp(&mut buf).unwrap(), &plain[..]);
+}
+
+/// A session whose SRTP and SRTCP session keys are given directly.
+fn session_with_session_keys(profile: Profile, key: &str, salt: &str) -> Session {
+    let mut s = master_session(
+        profile,
+        &"00".repeat(profile.master_key_len()),
+        &"00".repeat(profile.master_salt_len()),
+    );
+    let keys = SessionKeys::from_raw(profile, &unhex(key), &[], &unhex(salt));
+    s.replace_session_keys_for_test(keys.clone(), keys);
+    s
+}
+
+const GCM_KEY_128: &str = "000102030405060708090a0b0c0d0e0f";
+const GCM_KEY_256: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+/// "Quid pro quo"
+const GCM_SALT: &str = "517569642070726f2071756f";
+const GCM_RTP: &str = "8040f17b8041f8d35501a0b2 47616c6c696120657374206f6d6e69732064697669736120\
+                       696e207061727465732074726573";
+const GCM_RTCP: &str = "81c8000d4d617273 4e5450314e545032525450200000042a0000e9304c756e61\
+                        deadbeefdeadbeefdeadbeefdeadbeefdeadbeef";
+
+fn check_rtp(profile: Profile, key: &str, plain: &str, protected: &str) {
+    let (plain, protected) = (unhex(plain), unhex(protected));
+    let mut tx = session_with_session_keys(profile, key, GCM_SALT);
+    let mut buf = plain.clone();
+    buf.resize(protected.len(), 0);
+    let n = tx.protect_rtp(&mut buf, plain.len()).unwrap();
+    assert_eq!(hex::encode(&buf[..n]), hex::encode(&protected));
+
+    let mut rx = session_with_session_keys(profile, key, GCM_SALT);
+    let mut buf = protected.clone();
+    buf[20] ^= 1;
+    assert!(rx.unprotect_rtp(&mut buf).is_err());
+    buf[20] ^= 1;
+    assert_eq!(buf, protected, "a failed unprotect leaves the packet as it was");
+    assert_eq!(rx.unprotect_rtp(&mut buf).unwrap(), &plain[..]);
+}
+
+fn check_rtcp(profile: Profile, key: &str, encrypt: bool, plain: &str, protected: &str) {
+    let (plain, protected) = (unhex(plain), unhex(protected));
+    let mut tx = session_with_session_keys(profile, key, GCM_SALT);
+    tx.encrypt_rtcp = encrypt;
+    tx.set_send_state(0x4d61_7273, 0, 0, 0x5d4);
+    let mut buf = plain.clone();
+    buf.resize(protected.len(), 0);
+    let n = tx.protect_rtcp(&mut buf, plain.len()).unwrap();
+    assert_eq!(hex::encode(&buf[..n]), hex::encode(&protected));
+
+    let mut rx = session_with_session_keys(profile, key, GCM_SALT);
+    let mut buf = protected.clone();
+    buf[9] ^= 0x80;
+    assert!(rx.unprotect_rtcp(&mut buf).is_err());
+    buf[9] ^= 0x80;
+    assert_eq!(buf, protected, "a failed unprotect leaves the packet as it was");
+    assert_eq!(rx.unprotect_rtcp(&mut buf).unwrap(), &plain[..]);
+}
+
+/// RFC 7714 §16.1.1: AEAD_AES_128_GCM SRTP.
+#[test]
+fn rfc7714_aes_128_gcm_rtp() {
+    check_rtp(
+        Profile::AeadAes128Gcm,
+        GCM_KEY_128,
+        GCM_RTP,
+        "8040f17b8041f8d35501a0b2 f24de3a3fb34de6cacba861c9d7e4bcabe633bd50d294e6f\
+         42a5f47a51c7d19b36de3adf8833 899d7f27beb16a9152cf765ee4390cce",
+    );
+}
+
+/// RFC 7714 §17.1: AEAD_AES_128_GCM SRTCP, encrypted, index 0x5d4.
+#[test]
+fn rfc7714_aes_128_gcm_rtcp() {
+    check_rtcp(
+        Profile::AeadAes128Gcm,
+        GCM_KEY_128,
+        true,
+        GCM_RTCP,
+        "81c8000d4d617273 63e94885dcdab67ca727d7662f6b7e997ff5c0f76c06f32dc676a5f1730d6fda\
+         4ce09b4686303ded0bb9275b c84aa45896cf4d2fc5abf87245d9eade 800005d4",
+    );
+}
+
+/// RFC 7714 §17.2: AEAD_AES_256_GCM SRTCP, encrypted, index 0x5d4.
+#[test]
+fn rfc7714_aes_256_gcm_rtcp() {
+    check_rtcp(
+        Profile::AeadAes256Gcm,
+        GCM_KEY_256,
+        true,
+        GCM_RTCP,
+        "81c8000d4d617273 d50ae4d1f5ce5d304ba297e47d470c282c3ece5dbffe0a50a2eaa5c1110555be\
+         8415f658c61de047 6f1b6fad1d1eb30c4446839f57ff6f6c b26ac3be 800005d4",
+    );
+}

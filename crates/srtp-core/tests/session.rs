@@ -1,0 +1,497 @@
+//! Behaviour of sessions through the public API: round trips for every profile and option,
+//! rollover, replay, recovery, MKI, lifetimes, stream limits, and hostile input.
+
+use proptest::prelude::*;
+use srtp_core::{
+    BatchPacket, Error, MasterKey, Mki, Policy, PolicyError, Profile, Session, MAX_TRAILER_LEN,
+};
+
+const SSRC: u32 = 0xcafe_babe;
+
+fn key(profile: Profile, fill: u8) -> MasterKey {
+    let material: Vec<u8> = (0..profile.key_material_len() as u8)
+        .map(|i| i.wrapping_mul(7) ^ fill)
+        .collect();
+    MasterKey::from_key_material(profile, &material).unwrap()
+}
+
+fn pair(policy: &Policy) -> (Session, Session) {
+    (Session::new(policy).unwrap(), Session::new(policy).unwrap())
+}
+
+fn rtp(seq: u16, ssrc: u32, payload_len: usize) -> Vec<u8> {
+    let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    p[2..4].copy_from_slice(&seq.to_be_bytes());
+    p[4..8].copy_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+    p[8..12].copy_from_slice(&ssrc.to_be_bytes());
+    p.extend((0..payload_len).map(|i| (i as u8) ^ (seq as u8)));
+    p
+}
+
+fn rtcp(ssrc: u32, extra: usize) -> Vec<u8> {
+    let words = 1 + extra / 4;
+    let mut p = vec![0x80, 201, 0, words as u8];
+    p.extend(ssrc.to_be_bytes());
+    p.extend((0..extra / 4 * 4).map(|i| i as u8));
+    p
+}
+
+fn protect(s: &mut Session, packet: &[u8]) -> Vec<u8> {
+    let mut buf = packet.to_vec();
+    buf.resize(packet.len() + MAX_TRAILER_LEN, 0);
+    let n = s.protect_rtp(&mut buf, packet.len()).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+fn protect_rtcp(s: &mut Session, packet: &[u8]) -> Vec<u8> {
+    let mut buf = packet.to_vec();
+    buf.resize(packet.len() + MAX_TRAILER_LEN, 0);
+    let n = s.protect_rtcp(&mut buf, packet.len()).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+fn unprotect(s: &mut Session, packet: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut buf = packet.to_vec();
+    let before = buf.clone();
+    match s.unprotect_rtp(&mut buf) {
+        Ok(p) => Ok(p.to_vec()),
+        Err(e) => {
+            assert_eq!(buf, before, "a failed unprotect must not touch the buffer");
+            Err(e)
+        }
+    }
+}
+
+fn unprotect_rtcp(s: &mut Session, packet: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut buf = packet.to_vec();
+    let before = buf.clone();
+    match s.unprotect_rtcp(&mut buf) {
+        Ok(p) => Ok(p.to_vec()),
+        Err(e) => {
+            assert_eq!(buf, before, "a failed unprotect must not touch the buffer");
+            Err(e)
+        }
+    }
+}
+
+/// Every profile with every combination of the session options.
+fn all_policies() -> Vec<Policy> {
+    let mut out = Vec::new();
+    for profile in Profile::ALL {
+        for opts in 0..8u8 {
+            let mut p = Policy::new(profile, key(profile, opts));
+            p.encrypt_rtp = opts & 1 == 0;
+            p.encrypt_rtcp = opts & 2 == 0;
+            p.authenticate_rtp = opts & 4 == 0;
+            if profile.is_aead() && !p.authenticate_rtp {
+                assert_eq!(
+                    Session::new(&p).unwrap_err(),
+                    PolicyError::UnauthenticatedAead
+                );
+                continue;
+            }
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn round_trips_every_profile_and_option() {
+    for policy in all_policies() {
+        let (mut tx, mut rx) = pair(&policy);
+        for (i, len) in [0usize, 1, 15, 16, 17, 160, 1188].into_iter().enumerate() {
+            let plain = rtp(1000 + i as u16, SSRC, len);
+            let sent = protect(&mut tx, &plain);
+            assert_eq!(sent.len(), plain.len() + tx.rtp_trailer_len());
+            let encrypted = policy.encrypt_rtp && !matches!(
+                policy.profile,
+                Profile::NullHmacSha1_80 | Profile::NullHmacSha1_32
+            );
+            if len >= 16 {
+                assert_eq!(sent[12..plain.len()] != plain[12..], encrypted, "{policy:?}");
+            }
+            assert_eq!(unprotect(&mut rx, &sent).unwrap(), plain, "{policy:?}");
+
+            let plain = rtcp(SSRC, len);
+            let sent = protect_rtcp(&mut tx, &plain);
+            assert_eq!(unprotect_rtcp(&mut rx, &sent).unwrap(), plain, "{policy:?}");
+        }
+    }
+}
+
+#[test]
+fn unprotect_rejects_flipped_bits_anywhere() {
+    for policy in all_policies().into_iter().filter(|p| p.authenticate_rtp) {
+        let (mut tx, mut rx) = pair(&policy);
+        let sent = protect(&mut tx, &rtp(7, SSRC, 40));
+        for byte in 0..sent.len() {
+            let mut forged = sent.clone();
+            forged[byte] ^= 0x10;
+            assert!(unprotect(&mut rx, &forged).is_err(), "byte {byte} {policy:?}");
+        }
+        // The session still accepts the genuine packet afterwards.
+        assert!(unprotect(&mut rx, &sent).is_ok());
+        assert_eq!(rx.receive_roc(SSRC), Some((0, 7)));
+    }
+}
+
+#[test]
+fn srtcp_with_e_flag_clear_is_still_authenticated() {
+    for profile in Profile::ALL {
+        let mut policy = Policy::new(profile, key(profile, 1));
+        policy.encrypt_rtcp = false;
+        let (mut tx, mut rx) = pair(&policy);
+        let plain = rtcp(SSRC, 24);
+        let sent = protect_rtcp(&mut tx, &plain);
+        assert_eq!(&sent[..plain.len()], &plain[..], "E=0 leaves the payload clear");
+        for byte in 0..sent.len() {
+            let mut forged = sent.clone();
+            forged[byte] ^= 1;
+            assert!(unprotect_rtcp(&mut rx, &forged).is_err(), "{profile} byte {byte}");
+        }
+        assert_eq!(unprotect_rtcp(&mut rx, &sent).unwrap(), plain);
+    }
+}
+
+#[test]
+fn sequence_rollover_carries_the_roc() {
+    for profile in [Profile::Aes128CmHmacSha1_80, Profile::AeadAes256Gcm] {
+        let (mut tx, mut rx) = pair(&Policy::new(profile, key(profile, 2)));
+        for i in 0..200u32 {
+            let seq = (65_436 + i) as u16; // crosses 65535 → 0
+            let plain = rtp(seq, SSRC, 20);
+            assert_eq!(unprotect(&mut rx, &protect(&mut tx, &plain)).unwrap(), plain);
+        }
+        assert_eq!(tx.send_roc(SSRC), Some((1, 99)));
+        assert_eq!(rx.receive_roc(SSRC), Some((1, 99)));
+    }
+}
+
+#[test]
+fn replay_window_accepts_reordering_and_rejects_duplicates() {
+    let profile = Profile::Aes128CmHmacSha1_80;
+    let (mut tx, mut rx) = pair(&Policy::new(profile, key(profile, 3)));
+    let packets: Vec<Vec<u8>> = (0..300).map(|s| protect(&mut tx, &rtp(s, SSRC, 8))).collect();
+    unprotect(&mut rx, &packets[200]).unwrap();
+    unprotect(&mut rx, &packets[150]).unwrap(); // late but inside the window
+    assert_eq!(unprotect(&mut rx, &packets[150]), Err(Error::Replayed));
+    assert_eq!(unprotect(&mut rx, &packets[200]), Err(Error::Replayed));
+    assert_eq!(unprotect(&mut rx, &packets[72]), Err(Error::TooOld));
+    unprotect(&mut rx, &packets[73]).unwrap();
+    unprotect(&mut rx, &packets[299]).unwrap();
+    assert_eq!(unprotect(&mut rx, &packets[171]), Err(Error::TooOld));
+
+    let rtcp_packets: Vec<Vec<u8>> = (0..3).map(|_| protect_rtcp(&mut tx, &rtcp(SSRC, 0))).collect();
+    unprotect_rtcp(&mut rx, &rtcp_packets[1]).unwrap();
+    unprotect_rtcp(&mut rx, &rtcp_packets[0]).unwrap();
+    assert_eq!(unprotect_rtcp(&mut rx, &rtcp_packets[1]), Err(Error::Replayed));
+    unprotect_rtcp(&mut rx, &rtcp_packets[2]).unwrap();
+}
+
+#[test]
+fn larger_replay_window_is_honoured() {
+    let profile = Profile::AeadAes128Gcm;
+    let mut policy = Policy::new(profile, key(profile, 4));
+    policy.replay_window = 4096;
+    let (mut tx, mut rx) = pair(&policy);
+    let packets: Vec<Vec<u8>> = (0..5000).map(|s| protect(&mut tx, &rtp(s, SSRC, 0))).collect();
+    unprotect(&mut rx, &packets[4999]).unwrap();
+    unprotect(&mut rx, &packets[4999 - 4095]).unwrap();
+    assert_eq!(unprotect(&mut rx, &packets[4999 - 4096]), Err(Error::TooOld));
+}
+
+/// The initial-ROC desync (libsrtp #729): the sender started just below 65536, the receiver's
+/// first packet is from after the wrap. Recovery tries ROC+1 and accepts it.
+#[test]
+fn recovers_a_stream_whose_first_packet_follows_a_rollover() {
+    let profile = Profile::Aes128CmHmacSha1_80;
+    let (mut tx, mut rx) = pair(&Policy::new(profile, key(profile, 5)));
+    for seq in 65_530..=65_535 {
+        protect(&mut tx, &rtp(seq, SSRC, 10)); // all lost
+    }
+    for seq in 0..5 {
+        let plain = rtp(seq, SSRC, 10);
+        assert_eq!(unprotect(&mut rx, &protect(&mut tx, &plain)).unwrap(), plain);
+    }
+    assert_eq!(rx.receive_roc(SSRC), Some((1, 4)));
+
+    // Without recovery the same stream is lost for good.
+    let mut policy = Policy::new(profile, key(profile, 5));
+    policy.roc_recovery = false;
+    let (mut tx, mut rx) = pair(&policy);
+    tx.set_send_state(SSRC, 1, 0, 0);
+    let sent = protect(&mut tx, &rtp(1, SSRC, 10));
+    assert_eq!(unprotect(&mut rx, &sent), Err(Error::AuthenticationFailed));
+}
+
+/// A sender that lost a rollover the receiver saw (ROC-1), e.g. after a restart under the same
+/// key, is recovered too, and never through an unauthenticated packet.
+#[test]
+fn recovers_roc_minus_one_and_zero_for_young_streams() {
+    let profile = Profile::AeadAes128Gcm;
+    let (mut tx, mut rx) = pair(&Policy::new(profile, key(profile, 6)));
+    tx.set_send_state(SSRC, 3, 100, 0);
+    let plain = rtp(101, SSRC, 10);
+    // Receiver has no state: estimate 0, recovery tries 1, -1: neither is 3.
+    assert_eq!(
+        unprotect(&mut rx, &protect(&mut tx, &plain)),
+        Err(Error::AuthenticationFailed)
+    );
+    assert_eq!(rx.receive_streams(), 0);
+
+    let (mut tx, mut rx) = pair(&Policy::new(profile, key(profile, 6)));
+    tx.set_send_state(SSRC, 1, 100, 0);
+    let plain = rtp(101, SSRC, 10);
+    assert_eq!(unprotect(&mut rx, &protect(&mut tx, &plain)).unwrap(), plain);
+    assert_eq!(rx.receive_roc(SSRC), Some((1, 101)));
+    // The sender restarts its ROC at 0 under the same key: a young stream follows it.
+    tx.set_send_state(SSRC, 0, 200, 0);
+    let plain = rtp(201, SSRC, 10);
+    assert_eq!(unprotect(&mut rx, &protect(&mut tx, &plain)).unwrap(), plain);
+}
+
+#[test]
+fn mki_selects_the_key_and_the_sender_can_switch() {
+    for profile in [Profile::Aes128CmHmacSha1_80, Profile::AeadAes128Gcm] {
+        for mki_len in [1, 4] {
+            let k1 = key(profile, 10).with_mki(Mki::new(1, mki_len).unwrap());
+            let k2 = key(profile, 11).with_mki(Mki::new(2, mki_len).unwrap());
+            let policy = Policy::with_keys(profile, vec![k1, k2]);
+            let (mut tx, mut rx) = pair(&policy);
+            let a = protect(&mut tx, &rtp(1, SSRC, 30));
+            assert_eq!(a.len(), 12 + 30 + mki_len + profile.rtp_tag_len());
+            tx.select_sender_key(Mki::new(2, mki_len).unwrap()).unwrap();
+            let b = protect(&mut tx, &rtp(2, SSRC, 30));
+            let c = protect_rtcp(&mut tx, &rtcp(SSRC, 8));
+            assert_eq!(unprotect(&mut rx, &b).unwrap(), rtp(2, SSRC, 30));
+            assert_eq!(unprotect(&mut rx, &a).unwrap(), rtp(1, SSRC, 30));
+            assert_eq!(unprotect_rtcp(&mut rx, &c).unwrap(), rtcp(SSRC, 8));
+
+            // A receiver that knows only key 1 refuses packets naming key 2.
+            let only1 = Policy::new(profile, key(profile, 10).with_mki(Mki::new(1, mki_len).unwrap()));
+            let mut rx1 = Session::new(&only1).unwrap();
+            assert_eq!(unprotect(&mut rx1, &b), Err(Error::UnknownMki));
+            assert_eq!(unprotect(&mut rx1, &a).unwrap(), rtp(1, SSRC, 30));
+            assert_eq!(
+                tx.select_sender_key(Mki::new(9, mki_len).unwrap()),
+                Err(PolicyError::NoSuchKey)
+            );
+        }
+    }
+}
+
+/// The Microsoft form: `inline:<key>|2^31|1:1` — a 1-byte MKI of value 1.
+#[test]
+fn microsoft_one_byte_mki() {
+    let profile = Profile::Aes128CmHmacSha1_80;
+    let k = key(profile, 12)
+        .with_mki(Mki::new(1, 1).unwrap())
+        .with_lifetime(1 << 31);
+    let (mut tx, mut rx) = pair(&Policy::new(profile, k));
+    let sent = protect(&mut tx, &rtp(9, SSRC, 160));
+    assert_eq!(sent.len(), 172 + 1 + 10);
+    assert_eq!(sent[172], 1, "the MKI sits between payload and tag");
+    assert_eq!(unprotect(&mut rx, &sent).unwrap(), rtp(9, SSRC, 160));
+}
+
+#[test]
+fn key_lifetime_is_enforced_with_warning_first() {
+    let profile = Profile::Aes128CmHmacSha1_32;
+    let (mut tx, mut rx) = pair(&Policy::new(profile, key(profile, 13).with_lifetime(16)));
+    for seq in 0..16 {
+        assert_eq!(tx.key_usage().needs_rekey(), seq >= 14, "seq {seq}");
+        let sent = protect(&mut tx, &rtp(seq, SSRC, 4));
+        unprotect(&mut rx, &sent).unwrap();
+    }
+    let mut buf = rtp(16, SSRC, 4);
+    buf.resize(64, 0);
+    assert_eq!(tx.protect_rtp(&mut buf, 16), Err(Error::KeyExhausted));
+    assert_eq!(tx.key_usage().rtp_packets, 16);
+
+    // Re-keying keeps the stream's index running: no restart, no replay rejections.
+    let fresh = key(profile, 14);
+    tx.rekey(std::slice::from_ref(&fresh)).unwrap();
+    rx.rekey(&[fresh]).unwrap();
+    let sent = protect(&mut tx, &rtp(16, SSRC, 4));
+    assert_eq!(unprotect(&mut rx, &sent).unwrap(), rtp(16, SSRC, 4));
+    assert_eq!(tx.send_roc(SSRC), Some((0, 16)));
+}
+
+#[test]
+fn forged_packets_from_random_ssrcs_create_no_state() {
+    let profile = Profile::Aes128CmHmacSha1_80;
+    let (mut tx, mut rx) = pair(&Policy::new(profile, key(profile, 15)));
+    let mut x = 1u32;
+    for _ in 0..10_000 {
+        x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        let mut forged = rtp(x as u16, x, 40);
+        forged.extend([0u8; 10]);
+        assert_eq!(unprotect(&mut rx, &forged), Err(Error::AuthenticationFailed));
+        let mut forged = rtcp(x, 16);
+        forged.extend([0x80, 0, 0, 1]);
+        forged.extend([0u8; 10]);
+        assert_eq!(unprotect_rtcp(&mut rx, &forged), Err(Error::AuthenticationFailed));
+    }
+    assert_eq!(rx.receive_streams(), 0);
+    let sent = protect(&mut tx, &rtp(1, 42, 40));
+    unprotect(&mut rx, &sent).unwrap();
+    assert_eq!(rx.receive_streams(), 1);
+}
+
+#[test]
+fn many_ssrcs_under_one_key_up_to_the_cap() {
+    let profile = Profile::Aes128CmHmacSha1_80;
+    let mut policy = Policy::new(profile, key(profile, 16));
+    policy.max_streams = 100;
+    let (mut tx, mut rx) = pair(&policy);
+    for round in 0..3u16 {
+        for ssrc in 1000..1100u32 {
+            let plain = rtp(round, ssrc, 20);
+            assert_eq!(unprotect(&mut rx, &protect(&mut tx, &plain)).unwrap(), plain);
+        }
+    }
+    assert_eq!(rx.receive_streams(), 100);
+    // One more evicts the least recently used (SSRC 1000), which then starts afresh.
+    let plain = rtp(0, 5000, 20);
+    unprotect(&mut rx, &protect(&mut tx, &plain)).unwrap();
+    assert_eq!(rx.receive_streams(), 100);
+    assert!(rx.receive_roc(1000).is_none());
+    assert!(rx.receive_roc(1001).is_some());
+}
+
+#[test]
+fn key_derivation_rate_rederives_session_keys() {
+    let profile = Profile::Aes128CmHmacSha1_80;
+    let mut with_kdr = Policy::new(profile, key(profile, 17));
+    with_kdr.key_derivation_rate = Some(4); // new keys every 16 packets
+    let without = Policy::new(profile, key(profile, 17));
+    let (mut tx, mut rx) = pair(&with_kdr);
+    let (mut plain_tx, _) = pair(&without);
+    for seq in 0..100u16 {
+        let plain = rtp(seq, SSRC, 32);
+        let sent = protect(&mut tx, &plain);
+        let reference = protect(&mut plain_tx, &plain);
+        // r = index DIV 16 is zero for the first 16 packets: the same keys as without KDR.
+        assert_eq!(sent == reference, seq < 16, "seq {seq}");
+        assert_eq!(unprotect(&mut rx, &sent).unwrap(), plain);
+    }
+    for _ in 0..40 {
+        let plain = rtcp(SSRC, 12);
+        let sent = protect_rtcp(&mut tx, &plain);
+        assert_eq!(unprotect_rtcp(&mut rx, &sent).unwrap(), plain);
+    }
+}
+
+#[test]
+fn batch_results_match_single_packet_results() {
+    let profile = Profile::AeadAes128Gcm;
+    let (mut tx, mut rx) = pair(&Policy::new(profile, key(profile, 18)));
+    let (mut tx1, _) = pair(&Policy::new(profile, key(profile, 18)));
+    let plains: Vec<Vec<u8>> = (0..8).map(|s| rtp(s, SSRC, 10 * s as usize)).collect();
+    let mut bufs: Vec<Vec<u8>> = plains
+        .iter()
+        .map(|p| {
+            let mut b = p.clone();
+            b.resize(p.len() + MAX_TRAILER_LEN, 0);
+            b
+        })
+        .collect();
+    let mut batch: Vec<BatchPacket<'_>> = bufs
+        .iter_mut()
+        .zip(&plains)
+        .map(|(b, p)| BatchPacket::new(b, p.len()))
+        .collect();
+    tx.protect_rtp_batch(&mut batch);
+    let lens: Vec<usize> = batch.iter().map(|p| p.len).collect();
+    drop(batch);
+    for (i, p) in plains.iter().enumerate() {
+        assert_eq!(bufs[i][..lens[i]], protect(&mut tx1, p)[..]);
+    }
+    bufs[3][20] ^= 1; // one forgery in the batch
+    let mut batch: Vec<BatchPacket<'_>> = bufs
+        .iter_mut()
+        .zip(&lens)
+        .map(|(b, &n)| BatchPacket::new(b, n))
+        .collect();
+    rx.unprotect_rtp_batch(&mut batch);
+    for (i, p) in batch.iter().enumerate() {
+        if i == 3 {
+            assert_eq!(p.result, Err(Error::AuthenticationFailed));
+        } else {
+            assert_eq!(p.result, Ok(()));
+            assert_eq!(&p.buf[..p.len], &plains[i][..]);
+        }
+    }
+}
+
+#[test]
+fn protect_reports_missing_room_and_bad_lengths() {
+    let profile = Profile::Aes128CmHmacSha1_80;
+    let (mut tx, _) = pair(&Policy::new(profile, key(profile, 19)));
+    let mut buf = rtp(1, SSRC, 20);
+    let len = buf.len();
+    assert_eq!(
+        tx.protect_rtp(&mut buf, len),
+        Err(Error::NoRoom { needed: len + 10 })
+    );
+    assert_eq!(tx.protect_rtp(&mut buf, len + 1), Err(Error::LengthOutOfBounds));
+    assert_eq!(tx.send_streams(), 0, "a failed protect creates no state");
+}
+
+#[test]
+fn policy_errors_are_precise() {
+    let p = Profile::Aes128CmHmacSha1_80;
+    let short = MasterKey::new(&[1; 16], &[2; 12]).unwrap();
+    assert_eq!(
+        Session::new(&Policy::new(p, short)).unwrap_err(),
+        PolicyError::SaltLength { expected: 14, actual: 12 }
+    );
+    let two = Policy::with_keys(p, vec![key(p, 1), key(p, 2)]);
+    assert_eq!(Session::new(&two).unwrap_err(), PolicyError::InconsistentMki);
+    let m = Mki::new(1, 2).unwrap();
+    let dup = Policy::with_keys(p, vec![key(p, 1).with_mki(m), key(p, 2).with_mki(m)]);
+    assert_eq!(Session::new(&dup).unwrap_err(), PolicyError::DuplicateMki);
+    let mut w = Policy::new(p, key(p, 1));
+    w.replay_window = 100;
+    assert_eq!(Session::new(&w).unwrap_err(), PolicyError::ReplayWindow(100));
+    w.replay_window = 128;
+    w.key_derivation_rate = Some(25);
+    assert_eq!(Session::new(&w).unwrap_err(), PolicyError::KeyDerivationRate(25));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Arbitrary bytes never panic and never create state.
+    #[test]
+    fn arbitrary_input_never_panics(data in proptest::collection::vec(any::<u8>(), 0..200), profile_i in 0usize..10) {
+        let profile = Profile::ALL[profile_i];
+        let mut rx = Session::new(&Policy::new(profile, key(profile, 20))).unwrap();
+        let mut a = data.clone();
+        let _ = rx.unprotect_rtp(&mut a);
+        let mut b = data.clone();
+        let _ = rx.unprotect_rtcp(&mut b);
+        prop_assert_eq!(rx.receive_streams(), 0);
+        let mut c = data.clone();
+        c.resize(data.len() + MAX_TRAILER_LEN, 0);
+        let _ = rx.protect_rtp(&mut c, data.len());
+        let _ = rx.protect_rtcp(&mut c, data.len());
+    }
+
+    /// Random traffic with loss and reordering inside the window always decrypts to the input.
+    #[test]
+    fn reordered_traffic_round_trips(start in any::<u16>(), swaps in proptest::collection::vec((0usize..64, 0usize..64), 0..32), profile_i in 0usize..10) {
+        let profile = Profile::ALL[profile_i];
+        let (mut tx, mut rx) = pair(&Policy::new(profile, key(profile, 21)));
+        let mut sent: Vec<(Vec<u8>, Vec<u8>)> = (0..64u16)
+            .map(|i| { let p = rtp(start.wrapping_add(i), SSRC, (i * 7 % 90) as usize); (protect(&mut tx, &p), p) })
+            .collect();
+        for (a, b) in swaps { sent.swap(a, b); }
+        for (wire, plain) in sent {
+            prop_assert_eq!(unprotect(&mut rx, &wire).unwrap(), plain);
+        }
+    }
+}
