@@ -38,6 +38,8 @@
 mod cipher;
 pub mod dtls;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod index;
 mod kdf;
 mod key;

@@ -189,3 +189,51 @@ fn rfc7714_aes_256_gcm_rtcp() {
          8415f658c61de047 6f1b6fad1d1eb30c4446839f57ff6f6c b26ac3be 800005d4",
     );
 }
+
+/// libsrtp `srtp_validate_aes_256`: AES_256_CM_HMAC_SHA1_80 with the RFC 6188 §7.2 master key.
+#[test]
+fn libsrtp_aes_256_cm_hmac_sha1_80_packet() {
+    let plain = unhex("800f1234decafbadcafebabe abababababababababababababababab");
+    let protected = unhex(
+        "800f1234decafbadcafebabe f1d9de17ff251ff1aa007774b0b4b40d a08d9d9a5b3a55d8873b",
+    );
+    let (key, salt) = (
+        "f0f04914b513f2763a1b1fa130f10e2998f6f6e43e4309d1e622a0e332b9f1b6",
+        "3b04803de51ee7c96423ab5b78d2",
+    );
+    let mut tx = master_session(Profile::Aes256CmHmacSha1_80, key, salt);
+    let mut buf = plain.clone();
+    buf.resize(plain.len() + 10, 0);
+    let n = tx.protect_rtp(&mut buf, plain.len()).unwrap();
+    assert_eq!(hex::encode(&buf[..n]), hex::encode(&protected));
+    let mut rx = master_session(Profile::Aes256CmHmacSha1_80, key, salt);
+    let mut buf = protected;
+    assert_eq!(rx.unprotect_rtp(&mut buf).unwrap(), &plain[..]);
+}
+
+/// libsrtp's SRTCP reference packet: a sender report from SSRC 0xcafebabe, SRTCP index 1,
+/// under the RFC 3711 B.3 master key.
+#[test]
+fn libsrtp_srtcp_packets() {
+    let plain = unhex("81c8000bcafebabe abababababababababababababababab");
+    let cases = [
+        (
+            Profile::Aes128CmHmacSha1_80,
+            "e1f97a0d3e018be0d64fa32c06de4139",
+            "0ec675ad498afeebb6960b3aabe6",
+            "81c8000bcafebabe 7128035be487b9bdbef89041f977a5a8 80000001 993e08cd54d6c1230798",
+        ),
+    ];
+    for (profile, key, salt, protected) in cases {
+        let protected = unhex(protected);
+        let mut tx = master_session(profile, key, salt);
+        tx.set_send_state(0xcafe_babe, 0, 0, 1);
+        let mut buf = plain.clone();
+        buf.resize(protected.len(), 0);
+        let n = tx.protect_rtcp(&mut buf, plain.len()).unwrap();
+        assert_eq!(hex::encode(&buf[..n]), hex::encode(&protected), "{profile}");
+        let mut rx = master_session(profile, key, salt);
+        let mut buf = protected;
+        assert_eq!(rx.unprotect_rtcp(&mut buf).unwrap(), &plain[..], "{profile}");
+    }
+}

@@ -1,0 +1,65 @@
+//! Bodies of the fuzz targets in `fuzz/`, kept here so that the normal test suite replays the
+//! committed corpora through exactly the same code. Not part of the public API.
+
+use crate::{MasterKey, Mki, Policy, Profile, Session, MAX_TRAILER_LEN};
+
+/// A session pair for the profile and options the first input byte selects, and the rest.
+fn sessions(data: &[u8]) -> Option<(Session, Session, &[u8])> {
+    let (&sel, rest) = data.split_first()?;
+    let profile = Profile::ALL[usize::from(sel) % Profile::ALL.len()];
+    let material: Vec<u8> = (0..profile.key_material_len() as u8).collect();
+    let mut key = MasterKey::from_key_material(profile, &material).ok()?;
+    if sel & 0x10 != 0 {
+        key = key.with_mki(Mki::new(1, 1).ok()?);
+    }
+    let mut policy = Policy::new(profile, key);
+    policy.encrypt_rtp = sel & 0x20 == 0;
+    policy.encrypt_rtcp = sel & 0x40 == 0;
+    if sel & 0x80 != 0 {
+        policy.key_derivation_rate = Some(1);
+    }
+    Some((Session::new(&policy).ok()?, Session::new(&policy).ok()?, rest))
+}
+
+/// Unprotect arbitrary bytes as SRTP (must fail cleanly and change nothing), then protect them
+/// as RTP and check that unprotect gives them back.
+pub fn rtp(data: &[u8]) {
+    let Some((mut tx, mut rx, packet)) = sessions(data) else {
+        return;
+    };
+    let mut buf = packet.to_vec();
+    if rx.unprotect_rtp(&mut buf).is_err() {
+        assert_eq!(buf, packet, "failed unprotect changed the buffer");
+        assert_eq!(rx.receive_streams(), 0, "failed unprotect created state");
+    }
+    let Some((_, mut rx, _)) = sessions(data) else {
+        return;
+    };
+    let mut buf = packet.to_vec();
+    buf.resize(packet.len() + MAX_TRAILER_LEN, 0);
+    if let Ok(n) = tx.protect_rtp(&mut buf, packet.len()) {
+        let plain = rx.unprotect_rtp(&mut buf[..n]).expect("own packet must unprotect");
+        assert_eq!(plain, packet);
+    }
+}
+
+/// As [`rtp`], for SRTCP.
+pub fn rtcp(data: &[u8]) {
+    let Some((mut tx, mut rx, packet)) = sessions(data) else {
+        return;
+    };
+    let mut buf = packet.to_vec();
+    if rx.unprotect_rtcp(&mut buf).is_err() {
+        assert_eq!(buf, packet, "failed unprotect changed the buffer");
+        assert_eq!(rx.receive_streams(), 0, "failed unprotect created state");
+    }
+    let Some((_, mut rx, _)) = sessions(data) else {
+        return;
+    };
+    let mut buf = packet.to_vec();
+    buf.resize(packet.len() + MAX_TRAILER_LEN, 0);
+    if let Ok(n) = tx.protect_rtcp(&mut buf, packet.len()) {
+        let plain = rx.unprotect_rtcp(&mut buf[..n]).expect("own packet must unprotect");
+        assert_eq!(plain, packet);
+    }
+}
