@@ -52,8 +52,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut replay = last.clone();
     let replayed = receiver.unprotect_rtp(&mut replay).err();
+    // A forgery: the last packet relabelled with the next sequence number, so that it passes
+    // the replay check and must be caught by its tag.
     let mut forged = last;
-    forged[20] ^= 1;
+    forged[2..4].copy_from_slice(&(packets as u16).to_be_bytes());
     let forged = receiver.unprotect_rtp(&mut forged).err();
 
     println!(
@@ -75,5 +77,8 @@ fn rtp_header(seq: u16, ts: u32, ssrc: u32) -> [u8; 12] {
 }
 
 fn show(e: Option<Error>) -> String {
-    e.map_or_else(|| "accepted (unexpected!)".into(), |e| format!("rejected: {e}"))
+    e.map_or_else(
+        || "accepted (unexpected!)".into(),
+        |e| format!("rejected: {e}"),
+    )
 }

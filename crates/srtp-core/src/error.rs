@@ -129,10 +129,16 @@ impl fmt::Display for PolicyError {
         match self {
             Self::NoMasterKey => f.write_str("no master key given"),
             Self::KeyLength { expected, actual } => {
-                write!(f, "master key is {actual} bytes, the profile needs {expected}")
+                write!(
+                    f,
+                    "master key is {actual} bytes, the profile needs {expected}"
+                )
             }
             Self::SaltLength { expected, actual } => {
-                write!(f, "master salt is {actual} bytes, the profile needs {expected}")
+                write!(
+                    f,
+                    "master salt is {actual} bytes, the profile needs {expected}"
+                )
             }
             Self::MkiLength(n) => write!(f, "MKI of {n} bytes: 1 to 4 are supported"),
             Self::InconsistentMki => f.write_str(
@@ -140,10 +146,16 @@ impl fmt::Display for PolicyError {
             ),
             Self::DuplicateMki => f.write_str("two master keys have the same MKI"),
             Self::ReplayWindow(n) => {
-                write!(f, "replay window of {n}: must be a multiple of 64 from 64 to 32768")
+                write!(
+                    f,
+                    "replay window of {n}: must be a multiple of 64 from 64 to 32768"
+                )
             }
             Self::KeyDerivationRate(n) => {
-                write!(f, "key derivation rate 2^{n}: the exponent must be at most 24")
+                write!(
+                    f,
+                    "key derivation rate 2^{n}: the exponent must be at most 24"
+                )
             }
             Self::ZeroLifetime => f.write_str("a master key lifetime must be at least 1 packet"),
             Self::ZeroStreamLimit => f.write_str("the stream limit must be at least 1"),

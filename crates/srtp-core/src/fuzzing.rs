@@ -1,7 +1,7 @@
 //! Bodies of the fuzz targets in `fuzz/`, kept here so that the normal test suite replays the
 //! committed corpora through exactly the same code. Not part of the public API.
 
-use crate::{MasterKey, Mki, Policy, Profile, Session, MAX_TRAILER_LEN};
+use crate::{sdes::CryptoAttribute, MasterKey, Mki, Policy, Profile, Session, MAX_TRAILER_LEN};
 
 /// A session pair for the profile and options the first input byte selects, and the rest.
 fn sessions(data: &[u8]) -> Option<(Session, Session, &[u8])> {
@@ -18,7 +18,11 @@ fn sessions(data: &[u8]) -> Option<(Session, Session, &[u8])> {
     if sel & 0x80 != 0 {
         policy.key_derivation_rate = Some(1);
     }
-    Some((Session::new(&policy).ok()?, Session::new(&policy).ok()?, rest))
+    Some((
+        Session::new(&policy).ok()?,
+        Session::new(&policy).ok()?,
+        rest,
+    ))
 }
 
 /// Unprotect arbitrary bytes as SRTP (must fail cleanly and change nothing), then protect them
@@ -38,7 +42,9 @@ pub fn rtp(data: &[u8]) {
     let mut buf = packet.to_vec();
     buf.resize(packet.len() + MAX_TRAILER_LEN, 0);
     if let Ok(n) = tx.protect_rtp(&mut buf, packet.len()) {
-        let plain = rx.unprotect_rtp(&mut buf[..n]).expect("own packet must unprotect");
+        let plain = rx
+            .unprotect_rtp(&mut buf[..n])
+            .expect("own packet must unprotect");
         assert_eq!(plain, packet);
     }
 }
@@ -59,7 +65,22 @@ pub fn rtcp(data: &[u8]) {
     let mut buf = packet.to_vec();
     buf.resize(packet.len() + MAX_TRAILER_LEN, 0);
     if let Ok(n) = tx.protect_rtcp(&mut buf, packet.len()) {
-        let plain = rx.unprotect_rtcp(&mut buf[..n]).expect("own packet must unprotect");
+        let plain = rx
+            .unprotect_rtcp(&mut buf[..n])
+            .expect("own packet must unprotect");
         assert_eq!(plain, packet);
+    }
+}
+
+/// Parse arbitrary text as an `a=crypto` line; whatever parses must format and parse again
+/// to the same thing.
+pub fn sdes(data: &[u8]) {
+    let Ok(text) = core::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(attr) = text.parse::<CryptoAttribute>() {
+        let again: CryptoAttribute = attr.to_string().parse().expect("formatted line parses");
+        assert_eq!(again.to_string(), attr.to_string());
+        let _ = attr.policy();
     }
 }

@@ -146,7 +146,10 @@ pub(crate) mod tests {
     /// RFC 3711 Appendix B.3.
     #[test]
     fn rfc3711_b3_key_derivation() {
-        let (k, s) = ("E1F97A0D3E018BE0D64FA32C06DE4139", "0EC675AD498AFEEBB6960B3AABE6");
+        let (k, s) = (
+            "E1F97A0D3E018BE0D64FA32C06DE4139",
+            "0EC675AD498AFEEBB6960B3AABE6",
+        );
         assert_eq!(prf(k, s, 0, 0, 16), "C61E7A93744F39EE10734AFE3FF7A087");
         assert_eq!(prf(k, s, 2, 0, 14), "30CBBC08863D8C85D49DB34A9AE1");
         assert_eq!(

@@ -267,7 +267,10 @@ mod tests {
     fn debug_hides_key_bytes() {
         let k = MasterKey::new(&[0xab; 16], &[0xcd; 14]).unwrap();
         let s = format!("{k:?}");
-        assert!(!s.contains("171") && !s.to_lowercase().contains("ab"), "{s}");
+        assert!(
+            !s.contains("171") && !s.to_lowercase().contains("ab"),
+            "{s}"
+        );
     }
 
     #[test]

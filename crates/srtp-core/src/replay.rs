@@ -134,7 +134,9 @@ mod tests {
         let mut top = 10u64;
         let mut x = 12345u64;
         for _ in 0..20000 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let delta = (x >> 33) % 100;
             let i = (top + 30).saturating_sub(delta);
             let want = if i > top {

@@ -344,7 +344,11 @@ impl Session {
             }
         }
 
-        let tag_at = if aead { body_end } else { body_end + self.mki_len };
+        let tag_at = if aead {
+            body_end
+        } else {
+            body_end + self.mki_len
+        };
         let mut tag = [0u8; GCM_TAG_LEN];
         tag[..tag_len].copy_from_slice(&packet[tag_at..tag_at + tag_len]);
         let tag = &tag[..tag_len];

@@ -12,7 +12,9 @@ fn unhex(s: &str) -> Vec<u8> {
 }
 
 fn keystream(key: &str, blocks: usize) -> Vec<u8> {
-    let iv: [u8; 16] = unhex("F0F1F2F3F4F5F6F7F8F9FAFBFCFD0000").try_into().unwrap();
+    let iv: [u8; 16] = unhex("F0F1F2F3F4F5F6F7F8F9FAFBFCFD0000")
+        .try_into()
+        .unwrap();
     let mut ks = vec![0u8; blocks * 16];
     AesCm::new(&unhex(key)).apply_keystream(&iv, &mut ks);
     ks
@@ -56,7 +58,10 @@ fn rfc6188_key_derivation() {
         "5BA1064E30EC51613CAD926C5A28EF731EC7FB397F70A960653CAF06554CD8C4"
     );
     assert_eq!(prf(k, s, 2, 0, 14), "FA31791685CA444A9E07C6C64E93");
-    assert_eq!(prf(k, s, 1, 0, 20), "FD9C32D39ED5FBB5A9DC96B30818454D1313DC05");
+    assert_eq!(
+        prf(k, s, 1, 0, 20),
+        "FD9C32D39ED5FBB5A9DC96B30818454D1313DC05"
+    );
 
     let (k, s) = (
         "73edc66c4fa15776fb57f9505c17136550ffda71f3e8e5f1",
@@ -67,7 +72,10 @@ fn rfc6188_key_derivation() {
         "31874736A8F1143870C26E4857D8A5B2C4A354407FAADABB"
     );
     assert_eq!(prf(k, s, 2, 0, 14), "2372B82D639B6D8503A47ADC0A6C");
-    assert_eq!(prf(k, s, 1, 0, 20), "355B10973CD95B9EACF4061C7E1A7151E7CFBFCB");
+    assert_eq!(
+        prf(k, s, 1, 0, 20),
+        "355B10973CD95B9EACF4061C7E1A7151E7CFBFCB"
+    );
 }
 
 fn master_session(profile: Profile, key: &str, salt: &str) -> Session {
@@ -80,10 +88,12 @@ fn master_session(profile: Profile, key: &str, salt: &str) -> Session {
 #[test]
 fn libsrtp_aes_cm_128_hmac_sha1_80_packet() {
     let plain = unhex("800f1234decafbadcafebabe abababababababababababababababab");
-    let protected = unhex(
-        "800f1234decafbadcafebabe 4e55dc4ce79978d88ca4d215949d2402 b78d6acc99ea179b8dbb",
+    let protected =
+        unhex("800f1234decafbadcafebabe 4e55dc4ce79978d88ca4d215949d2402 b78d6acc99ea179b8dbb");
+    let (key, salt) = (
+        "e1f97a0d3e018be0d64fa32c06de4139",
+        "0ec675ad498afeebb6960b3aabe6",
     );
-    let (key, salt) = ("e1f97a0d3e018be0d64fa32c06de4139", "0ec675ad498afeebb6960b3aabe6");
     let mut tx = master_session(Profile::Aes128CmHmacSha1_80, key, salt);
     let mut buf = plain.clone();
     buf.resize(plain.len() + 10, 0);
@@ -129,7 +139,10 @@ fn check_rtp(profile: Profile, key: &str, plain: &str, protected: &str) {
     buf[20] ^= 1;
     assert!(rx.unprotect_rtp(&mut buf).is_err());
     buf[20] ^= 1;
-    assert_eq!(buf, protected, "a failed unprotect leaves the packet as it was");
+    assert_eq!(
+        buf, protected,
+        "a failed unprotect leaves the packet as it was"
+    );
     assert_eq!(rx.unprotect_rtp(&mut buf).unwrap(), &plain[..]);
 }
 
@@ -148,7 +161,10 @@ fn check_rtcp(profile: Profile, key: &str, encrypt: bool, plain: &str, protected
     buf[9] ^= 0x80;
     assert!(rx.unprotect_rtcp(&mut buf).is_err());
     buf[9] ^= 0x80;
-    assert_eq!(buf, protected, "a failed unprotect leaves the packet as it was");
+    assert_eq!(
+        buf, protected,
+        "a failed unprotect leaves the packet as it was"
+    );
     assert_eq!(rx.unprotect_rtcp(&mut buf).unwrap(), &plain[..]);
 }
 
@@ -194,9 +210,8 @@ fn rfc7714_aes_256_gcm_rtcp() {
 #[test]
 fn libsrtp_aes_256_cm_hmac_sha1_80_packet() {
     let plain = unhex("800f1234decafbadcafebabe abababababababababababababababab");
-    let protected = unhex(
-        "800f1234decafbadcafebabe f1d9de17ff251ff1aa007774b0b4b40d a08d9d9a5b3a55d8873b",
-    );
+    let protected =
+        unhex("800f1234decafbadcafebabe f1d9de17ff251ff1aa007774b0b4b40d a08d9d9a5b3a55d8873b");
     let (key, salt) = (
         "f0f04914b513f2763a1b1fa130f10e2998f6f6e43e4309d1e622a0e332b9f1b6",
         "3b04803de51ee7c96423ab5b78d2",
@@ -216,14 +231,12 @@ fn libsrtp_aes_256_cm_hmac_sha1_80_packet() {
 #[test]
 fn libsrtp_srtcp_packets() {
     let plain = unhex("81c8000bcafebabe abababababababababababababababab");
-    let cases = [
-        (
-            Profile::Aes128CmHmacSha1_80,
-            "e1f97a0d3e018be0d64fa32c06de4139",
-            "0ec675ad498afeebb6960b3aabe6",
-            "81c8000bcafebabe 7128035be487b9bdbef89041f977a5a8 80000001 993e08cd54d6c1230798",
-        ),
-    ];
+    let cases = [(
+        Profile::Aes128CmHmacSha1_80,
+        "e1f97a0d3e018be0d64fa32c06de4139",
+        "0ec675ad498afeebb6960b3aabe6",
+        "81c8000bcafebabe 7128035be487b9bdbef89041f977a5a8 80000001 993e08cd54d6c1230798",
+    )];
     for (profile, key, salt, protected) in cases {
         let protected = unhex(protected);
         let mut tx = master_session(profile, key, salt);
@@ -234,6 +247,10 @@ fn libsrtp_srtcp_packets() {
         assert_eq!(hex::encode(&buf[..n]), hex::encode(&protected), "{profile}");
         let mut rx = master_session(profile, key, salt);
         let mut buf = protected;
-        assert_eq!(rx.unprotect_rtcp(&mut buf).unwrap(), &plain[..], "{profile}");
+        assert_eq!(
+            rx.unprotect_rtcp(&mut buf).unwrap(),
+            &plain[..],
+            "{profile}"
+        );
     }
 }

@@ -5,7 +5,9 @@ use std::fs;
 use std::path::Path;
 
 fn replay(target: &str, body: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target);
     let mut count = 0;
     for entry in fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.unwrap().path();
@@ -23,4 +25,9 @@ fn rtp_unprotect_corpus() {
 #[test]
 fn rtcp_unprotect_corpus() {
     replay("rtcp_unprotect", srtp_core::fuzzing::rtcp);
+}
+
+#[test]
+fn sdes_parse_corpus() {
+    replay("sdes_parse", srtp_core::fuzzing::sdes);
 }

@@ -106,12 +106,17 @@ fn round_trips_every_profile_and_option() {
             let plain = rtp(1000 + i as u16, SSRC, len);
             let sent = protect(&mut tx, &plain);
             assert_eq!(sent.len(), plain.len() + tx.rtp_trailer_len());
-            let encrypted = policy.encrypt_rtp && !matches!(
-                policy.profile,
-                Profile::NullHmacSha1_80 | Profile::NullHmacSha1_32
-            );
+            let encrypted = policy.encrypt_rtp
+                && !matches!(
+                    policy.profile,
+                    Profile::NullHmacSha1_80 | Profile::NullHmacSha1_32
+                );
             if len >= 16 {
-                assert_eq!(sent[12..plain.len()] != plain[12..], encrypted, "{policy:?}");
+                assert_eq!(
+                    sent[12..plain.len()] != plain[12..],
+                    encrypted,
+                    "{policy:?}"
+                );
             }
             assert_eq!(unprotect(&mut rx, &sent).unwrap(), plain, "{policy:?}");
 
@@ -130,7 +135,10 @@ fn unprotect_rejects_flipped_bits_anywhere() {
         for byte in 0..sent.len() {
             let mut forged = sent.clone();
             forged[byte] ^= 0x10;
-            assert!(unprotect(&mut rx, &forged).is_err(), "byte {byte} {policy:?}");
+            assert!(
+                unprotect(&mut rx, &forged).is_err(),
+                "byte {byte} {policy:?}"
+            );
         }
         // The session still accepts the genuine packet afterwards.
         assert!(unprotect(&mut rx, &sent).is_ok());
@@ -146,11 +154,18 @@ fn srtcp_with_e_flag_clear_is_still_authenticated() {
         let (mut tx, mut rx) = pair(&policy);
         let plain = rtcp(SSRC, 24);
         let sent = protect_rtcp(&mut tx, &plain);
-        assert_eq!(&sent[..plain.len()], &plain[..], "E=0 leaves the payload clear");
+        assert_eq!(
+            &sent[..plain.len()],
+            &plain[..],
+            "E=0 leaves the payload clear"
+        );
         for byte in 0..sent.len() {
             let mut forged = sent.clone();
             forged[byte] ^= 1;
-            assert!(unprotect_rtcp(&mut rx, &forged).is_err(), "{profile} byte {byte}");
+            assert!(
+                unprotect_rtcp(&mut rx, &forged).is_err(),
+                "{profile} byte {byte}"
+            );
         }
         assert_eq!(unprotect_rtcp(&mut rx, &sent).unwrap(), plain);
     }
@@ -163,7 +178,10 @@ fn sequence_rollover_carries_the_roc() {
         for i in 0..200u32 {
             let seq = (65_436 + i) as u16; // crosses 65535 → 0
             let plain = rtp(seq, SSRC, 20);
-            assert_eq!(unprotect(&mut rx, &protect(&mut tx, &plain)).unwrap(), plain);
+            assert_eq!(
+                unprotect(&mut rx, &protect(&mut tx, &plain)).unwrap(),
+                plain
+            );
         }
         assert_eq!(tx.send_roc(SSRC), Some((1, 99)));
         assert_eq!(rx.receive_roc(SSRC), Some((1, 99)));
@@ -174,7 +192,9 @@ fn sequence_rollover_carries_the_roc() {
 fn replay_window_accepts_reordering_and_rejects_duplicates() {
     let profile = Profile::Aes128CmHmacSha1_80;
     let (mut tx, mut rx) = pair(&Policy::new(profile, key(profile, 3)));
-    let packets: Vec<Vec<u8>> = (0..300).map(|s| protect(&mut tx, &rtp(s, SSRC, 8))).collect();
+    let packets: Vec<Vec<u8>> = (0..300)
+        .map(|s| protect(&mut tx, &rtp(s, SSRC, 8)))
+        .collect();
     unprotect(&mut rx, &packets[200]).unwrap();
     unprotect(&mut rx, &packets[150]).unwrap(); // late but inside the window
     assert_eq!(unprotect(&mut rx, &packets[150]), Err(Error::Replayed));
@@ -184,10 +204,15 @@ fn replay_window_accepts_reordering_and_rejects_duplicates() {
     unprotect(&mut rx, &packets[299]).unwrap();
     assert_eq!(unprotect(&mut rx, &packets[171]), Err(Error::TooOld));
 
-    let rtcp_packets: Vec<Vec<u8>> = (0..3).map(|_| protect_rtcp(&mut tx, &rtcp(SSRC, 0))).collect();
+    let rtcp_packets: Vec<Vec<u8>> = (0..3)
+        .map(|_| protect_rtcp(&mut tx, &rtcp(SSRC, 0)))
+        .collect();
     unprotect_rtcp(&mut rx, &rtcp_packets[1]).unwrap();
     unprotect_rtcp(&mut rx, &rtcp_packets[0]).unwrap();
-    assert_eq!(unprotect_rtcp(&mut rx, &rtcp_packets[1]), Err(Error::Replayed));
+    assert_eq!(
+        unprotect_rtcp(&mut rx, &rtcp_packets[1]),
+        Err(Error::Replayed)
+    );
     unprotect_rtcp(&mut rx, &rtcp_packets[2]).unwrap();
 }
 
@@ -197,10 +222,15 @@ fn larger_replay_window_is_honoured() {
     let mut policy = Policy::new(profile, key(profile, 4));
     policy.replay_window = 4096;
     let (mut tx, mut rx) = pair(&policy);
-    let packets: Vec<Vec<u8>> = (0..5000).map(|s| protect(&mut tx, &rtp(s, SSRC, 0))).collect();
+    let packets: Vec<Vec<u8>> = (0..5000)
+        .map(|s| protect(&mut tx, &rtp(s, SSRC, 0)))
+        .collect();
     unprotect(&mut rx, &packets[4999]).unwrap();
     unprotect(&mut rx, &packets[4999 - 4095]).unwrap();
-    assert_eq!(unprotect(&mut rx, &packets[4999 - 4096]), Err(Error::TooOld));
+    assert_eq!(
+        unprotect(&mut rx, &packets[4999 - 4096]),
+        Err(Error::TooOld)
+    );
 }
 
 /// The initial-ROC desync (libsrtp #729): the sender started just below 65536, the receiver's
@@ -214,7 +244,10 @@ fn recovers_a_stream_whose_first_packet_follows_a_rollover() {
     }
     for seq in 0..5 {
         let plain = rtp(seq, SSRC, 10);
-        assert_eq!(unprotect(&mut rx, &protect(&mut tx, &plain)).unwrap(), plain);
+        assert_eq!(
+            unprotect(&mut rx, &protect(&mut tx, &plain)).unwrap(),
+            plain
+        );
     }
     assert_eq!(rx.receive_roc(SSRC), Some((1, 4)));
 
@@ -245,12 +278,18 @@ fn recovers_roc_minus_one_and_zero_for_young_streams() {
     let (mut tx, mut rx) = pair(&Policy::new(profile, key(profile, 6)));
     tx.set_send_state(SSRC, 1, 100, 0);
     let plain = rtp(101, SSRC, 10);
-    assert_eq!(unprotect(&mut rx, &protect(&mut tx, &plain)).unwrap(), plain);
+    assert_eq!(
+        unprotect(&mut rx, &protect(&mut tx, &plain)).unwrap(),
+        plain
+    );
     assert_eq!(rx.receive_roc(SSRC), Some((1, 101)));
     // The sender restarts its ROC at 0 under the same key: a young stream follows it.
     tx.set_send_state(SSRC, 0, 200, 0);
     let plain = rtp(201, SSRC, 10);
-    assert_eq!(unprotect(&mut rx, &protect(&mut tx, &plain)).unwrap(), plain);
+    assert_eq!(
+        unprotect(&mut rx, &protect(&mut tx, &plain)).unwrap(),
+        plain
+    );
 }
 
 #[test]
@@ -271,7 +310,10 @@ fn mki_selects_the_key_and_the_sender_can_switch() {
             assert_eq!(unprotect_rtcp(&mut rx, &c).unwrap(), rtcp(SSRC, 8));
 
             // A receiver that knows only key 1 refuses packets naming key 2.
-            let only1 = Policy::new(profile, key(profile, 10).with_mki(Mki::new(1, mki_len).unwrap()));
+            let only1 = Policy::new(
+                profile,
+                key(profile, 10).with_mki(Mki::new(1, mki_len).unwrap()),
+            );
             let mut rx1 = Session::new(&only1).unwrap();
             assert_eq!(unprotect(&mut rx1, &b), Err(Error::UnknownMki));
             assert_eq!(unprotect(&mut rx1, &a).unwrap(), rtp(1, SSRC, 30));
@@ -329,11 +371,17 @@ fn forged_packets_from_random_ssrcs_create_no_state() {
         x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
         let mut forged = rtp(x as u16, x, 40);
         forged.extend([0u8; 10]);
-        assert_eq!(unprotect(&mut rx, &forged), Err(Error::AuthenticationFailed));
+        assert_eq!(
+            unprotect(&mut rx, &forged),
+            Err(Error::AuthenticationFailed)
+        );
         let mut forged = rtcp(x, 16);
         forged.extend([0x80, 0, 0, 1]);
         forged.extend([0u8; 10]);
-        assert_eq!(unprotect_rtcp(&mut rx, &forged), Err(Error::AuthenticationFailed));
+        assert_eq!(
+            unprotect_rtcp(&mut rx, &forged),
+            Err(Error::AuthenticationFailed)
+        );
     }
     assert_eq!(rx.receive_streams(), 0);
     let sent = protect(&mut tx, &rtp(1, 42, 40));
@@ -350,7 +398,10 @@ fn many_ssrcs_under_one_key_up_to_the_cap() {
     for round in 0..3u16 {
         for ssrc in 1000..1100u32 {
             let plain = rtp(round, ssrc, 20);
-            assert_eq!(unprotect(&mut rx, &protect(&mut tx, &plain)).unwrap(), plain);
+            assert_eq!(
+                unprotect(&mut rx, &protect(&mut tx, &plain)).unwrap(),
+                plain
+            );
         }
     }
     assert_eq!(rx.receive_streams(), 100);
@@ -437,7 +488,10 @@ fn protect_reports_missing_room_and_bad_lengths() {
         tx.protect_rtp(&mut buf, len),
         Err(Error::NoRoom { needed: len + 10 })
     );
-    assert_eq!(tx.protect_rtp(&mut buf, len + 1), Err(Error::LengthOutOfBounds));
+    assert_eq!(
+        tx.protect_rtp(&mut buf, len + 1),
+        Err(Error::LengthOutOfBounds)
+    );
     assert_eq!(tx.send_streams(), 0, "a failed protect creates no state");
 }
 
@@ -447,19 +501,31 @@ fn policy_errors_are_precise() {
     let short = MasterKey::new(&[1; 16], &[2; 12]).unwrap();
     assert_eq!(
         Session::new(&Policy::new(p, short)).unwrap_err(),
-        PolicyError::SaltLength { expected: 14, actual: 12 }
+        PolicyError::SaltLength {
+            expected: 14,
+            actual: 12
+        }
     );
     let two = Policy::with_keys(p, vec![key(p, 1), key(p, 2)]);
-    assert_eq!(Session::new(&two).unwrap_err(), PolicyError::InconsistentMki);
+    assert_eq!(
+        Session::new(&two).unwrap_err(),
+        PolicyError::InconsistentMki
+    );
     let m = Mki::new(1, 2).unwrap();
     let dup = Policy::with_keys(p, vec![key(p, 1).with_mki(m), key(p, 2).with_mki(m)]);
     assert_eq!(Session::new(&dup).unwrap_err(), PolicyError::DuplicateMki);
     let mut w = Policy::new(p, key(p, 1));
     w.replay_window = 100;
-    assert_eq!(Session::new(&w).unwrap_err(), PolicyError::ReplayWindow(100));
+    assert_eq!(
+        Session::new(&w).unwrap_err(),
+        PolicyError::ReplayWindow(100)
+    );
     w.replay_window = 128;
     w.key_derivation_rate = Some(25);
-    assert_eq!(Session::new(&w).unwrap_err(), PolicyError::KeyDerivationRate(25));
+    assert_eq!(
+        Session::new(&w).unwrap_err(),
+        PolicyError::KeyDerivationRate(25)
+    );
 }
 
 proptest! {

@@ -69,7 +69,9 @@ mod tests {
     #[test]
     fn rfc3711_b2_keystream() {
         let key = unhex("2B7E151628AED2A6ABF7158809CF4F3C");
-        let iv: [u8; 16] = unhex("F0F1F2F3F4F5F6F7F8F9FAFBFCFD0000").try_into().unwrap();
+        let iv: [u8; 16] = unhex("F0F1F2F3F4F5F6F7F8F9FAFBFCFD0000")
+            .try_into()
+            .unwrap();
         let mut ks = [0u8; 48];
         AesCm::new(&key).apply_keystream(&iv, &mut ks);
         assert_eq!(

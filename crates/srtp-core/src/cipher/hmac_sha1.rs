@@ -6,10 +6,19 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 const BLOCK: usize = 64;
 /// SHA-1 initial state (FIPS 180-4 §5.3.1).
-const IV: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
+const IV: [u32; 5] = [
+    0x6745_2301,
+    0xEFCD_AB89,
+    0x98BA_DCFE,
+    0x1032_5476,
+    0xC3D2_E1F0,
+];
 
 fn compress(state: &mut [u32; 5], block: &[u8]) {
-    sha1::compress(state, core::slice::from_ref(GenericArray::from_slice(block)));
+    sha1::compress(
+        state,
+        core::slice::from_ref(GenericArray::from_slice(block)),
+    );
 }
 
 /// HMAC-SHA1 keyed once: the states after the key's inner and outer pads.
@@ -119,7 +128,11 @@ impl Partial {
         let mut last = [0u8; 2 * BLOCK];
         last[..self.tail_len].copy_from_slice(&self.tail[..self.tail_len]);
         last[self.tail_len] = 0x80;
-        let n = if self.tail_len + 9 <= BLOCK { BLOCK } else { 2 * BLOCK };
+        let n = if self.tail_len + 9 <= BLOCK {
+            BLOCK
+        } else {
+            2 * BLOCK
+        };
         last[n - 8..n].copy_from_slice(&bits.to_be_bytes());
         for block in last[..n].chunks_exact(BLOCK) {
             compress(&mut self.state, block);
@@ -152,9 +165,21 @@ mod tests {
     #[test]
     fn rfc2202_vectors() {
         let cases: [(&[u8], &[u8], &str); 5] = [
-            (&[0x0b; 20], b"Hi There", "b617318655057264e28bc0b6fb378c8ef146be00"),
-            (b"Jefe", b"what do ya want for nothing?", "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"),
-            (&[0xaa; 20], &[0xdd; 50], "125d7342b9ac11cd91a39af48aa17b4f63f175d3"),
+            (
+                &[0x0b; 20],
+                b"Hi There",
+                "b617318655057264e28bc0b6fb378c8ef146be00",
+            ),
+            (
+                b"Jefe",
+                b"what do ya want for nothing?",
+                "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79",
+            ),
+            (
+                &[0xaa; 20],
+                &[0xdd; 50],
+                "125d7342b9ac11cd91a39af48aa17b4f63f175d3",
+            ),
             (
                 &[0xaa; 80],
                 b"Test Using Larger Than Block-Size Key - Hash Key First",

@@ -39,7 +39,9 @@ pub(crate) fn parse(packet: &[u8]) -> Result<u32, Malformed> {
     if !(192..=223).contains(&packet[1]) {
         return Err(Malformed::NotRtcp);
     }
-    Ok(u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]))
+    Ok(u32::from_be_bytes([
+        packet[4], packet[5], packet[6], packet[7],
+    ]))
 }
 
 #[cfg(test)]
@@ -52,6 +54,9 @@ mod tests {
         assert_eq!(parse(&rr), Ok(0x0102_0304));
         assert_eq!(parse(&rr[..7]), Err(Malformed::TooShort));
         assert_eq!(parse(&[0x80, 0, 0, 0, 0, 0, 0, 0]), Err(Malformed::NotRtcp));
-        assert_eq!(parse(&[0x00, 200, 0, 0, 0, 0, 0, 0]), Err(Malformed::BadVersion));
+        assert_eq!(
+            parse(&[0x00, 200, 0, 0, 0, 0, 0, 0]),
+            Err(Malformed::BadVersion)
+        );
     }
 }

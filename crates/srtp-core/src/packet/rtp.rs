@@ -62,7 +62,20 @@ mod tests {
 
     #[test]
     fn parses_csrcs_and_extension() {
-        let mut p = vec![0x80 | 0x10 | 2, 0, 0x12, 0x34, 0, 0, 0, 0, 0xca, 0xfe, 0xba, 0xbe];
+        let mut p = vec![
+            0x80 | 0x10 | 2,
+            0,
+            0x12,
+            0x34,
+            0,
+            0,
+            0,
+            0,
+            0xca,
+            0xfe,
+            0xba,
+            0xbe,
+        ];
         p.extend([0; 8]); // two CSRCs
         p.extend([0xbe, 0xde, 0, 1, 1, 2, 3, 4]); // one-word extension
         p.extend([9; 5]);
