@@ -2,6 +2,7 @@
 # Runs the whole test suite, as CI does. Installs the Debian packages the tests need when they
 # are missing and this runs as root; otherwise names them and stops.
 set -euo pipefail
+shopt -s inherit_errexit 2>/dev/null || true
 cd "$(dirname "$0")/.."
 
 packages=()
@@ -19,11 +20,20 @@ if ((${#packages[@]})); then
   fi
 fi
 
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
 echo "== cargo fmt"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== cargo test (every target, benches run once as tests)"
-cargo test --workspace --all-targets --locked
+echo "== cargo test (every target; benches run once each as tests)"
+cargo test --workspace --all-targets --locked 2>&1 | tee -a "$log"
 echo "== doc tests"
-cargo test --workspace --doc --locked
+cargo test --workspace --doc --locked 2>&1 | tee -a "$log"
+
+# One closing line for the whole suite, summed over every test binary above.
+passed=$(sed -n 's/^test result: .* \([0-9]\+\) passed.*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
+failed=$(sed -n 's/^test result: .* \([0-9]\+\) failed.*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
+echo
+echo "total: ${passed} passed, ${failed} failed"

@@ -1,1 +1,195 @@
-//! Shared helpers for the benchmarks.
+//! The implementations the benchmarks compare, behind one small trait, so that every peer is
+//! measured through the same loop on the same packets.
+#![allow(missing_debug_implementations)] // benchmark fixtures, never printed
+
+use libsrtp2_ffi::{Config, Direction, LibSrtp, Suite};
+use srtp_core::{MasterKey, Policy, Profile, Session};
+
+/// RTP/RTCP protection by one implementation: a sender and a receiver keyed alike.
+pub trait Peer {
+    /// Name shown in the benchmark id.
+    fn name(&self) -> &'static str;
+    /// Protects `buf[..len]` in place (or as the implementation's API does) and returns the
+    /// protected length.
+    fn protect(&mut self, buf: &mut [u8], len: usize) -> usize;
+    /// Unprotects the packet that fills `packet` and returns the plaintext length.
+    fn unprotect(&mut self, packet: &mut [u8]) -> usize;
+    /// As [`protect`](Self::protect) for RTCP.
+    fn protect_rtcp(&mut self, buf: &mut [u8], len: usize) -> usize;
+    /// As [`unprotect`](Self::unprotect) for SRTCP.
+    fn unprotect_rtcp(&mut self, packet: &mut [u8]) -> usize;
+    /// Protects RTP (or RTCP) so that the protected packet ends up in `buf`, as input for an
+    /// unprotect measurement; untimed.
+    fn protect_into(&mut self, buf: &mut [u8], len: usize, rtcp: bool) -> usize {
+        if rtcp {
+            self.protect_rtcp(buf, len)
+        } else {
+            self.protect(buf, len)
+        }
+    }
+}
+
+/// Deterministic key material for a profile.
+pub fn material(profile: Profile) -> Vec<u8> {
+    (0..profile.key_material_len() as u8)
+        .map(|i| i.wrapping_mul(29) ^ 0x5a)
+        .collect()
+}
+
+/// srtp-core.
+pub struct Core {
+    tx: Session,
+    rx: Session,
+}
+
+impl Core {
+    /// A sender/receiver pair for `profile`.
+    pub fn new(profile: Profile) -> Self {
+        let key = MasterKey::from_key_material(profile, &material(profile)).unwrap();
+        let policy = Policy::new(profile, key);
+        Self {
+            tx: Session::new(&policy).unwrap(),
+            rx: Session::new(&policy).unwrap(),
+        }
+    }
+}
+
+impl Peer for Core {
+    fn name(&self) -> &'static str {
+        "srtp-core"
+    }
+    fn protect(&mut self, buf: &mut [u8], len: usize) -> usize {
+        self.tx.protect_rtp(buf, len).unwrap()
+    }
+    fn unprotect(&mut self, packet: &mut [u8]) -> usize {
+        self.rx.unprotect_rtp(packet).unwrap().len()
+    }
+    fn protect_rtcp(&mut self, buf: &mut [u8], len: usize) -> usize {
+        self.tx.protect_rtcp(buf, len).unwrap()
+    }
+    fn unprotect_rtcp(&mut self, packet: &mut [u8]) -> usize {
+        self.rx.unprotect_rtcp(packet).unwrap().len()
+    }
+}
+
+/// libsrtp2 as Debian ships it (linked from the system; built on NSS).
+pub struct Lib {
+    tx: LibSrtp,
+    rx: LibSrtp,
+}
+
+impl Lib {
+    /// A sender/receiver pair for `profile`.
+    pub fn new(profile: Profile) -> Self {
+        let suite = Suite::try_from(profile).unwrap();
+        let m = material(profile);
+        Self {
+            tx: LibSrtp::new(&Config::new(suite, Direction::Outbound, &m)).unwrap(),
+            rx: LibSrtp::new(&Config::new(suite, Direction::Inbound, &m)).unwrap(),
+        }
+    }
+}
+
+impl Peer for Lib {
+    fn name(&self) -> &'static str {
+        "libsrtp2"
+    }
+    fn protect(&mut self, buf: &mut [u8], len: usize) -> usize {
+        self.tx.protect_in_place(buf, len, None).unwrap()
+    }
+    fn unprotect(&mut self, packet: &mut [u8]) -> usize {
+        self.rx.unprotect_in_place(packet).unwrap()
+    }
+    fn protect_rtcp(&mut self, buf: &mut [u8], len: usize) -> usize {
+        self.tx.protect_rtcp_in_place(buf, len, None).unwrap()
+    }
+    fn unprotect_rtcp(&mut self, packet: &mut [u8]) -> usize {
+        self.rx.unprotect_rtcp_in_place(packet).unwrap()
+    }
+}
+
+/// webrtc-srtp (its API returns a freshly allocated `Bytes` per packet).
+pub struct Webrtc {
+    tx: webrtc_srtp::context::Context,
+    rx: webrtc_srtp::context::Context,
+}
+
+impl Webrtc {
+    /// A sender/receiver pair for `profile`, if webrtc-srtp supports it.
+    pub fn new(profile: Profile) -> Option<Self> {
+        use webrtc_srtp::protection_profile::ProtectionProfile as P;
+        let p = match profile {
+            Profile::Aes128CmHmacSha1_80 => P::Aes128CmHmacSha1_80,
+            Profile::Aes128CmHmacSha1_32 => P::Aes128CmHmacSha1_32,
+            Profile::Aes256CmHmacSha1_80 => P::Aes256CmHmacSha1_80,
+            Profile::Aes256CmHmacSha1_32 => P::Aes256CmHmacSha1_32,
+            Profile::AeadAes128Gcm => P::AeadAes128Gcm,
+            Profile::AeadAes256Gcm => P::AeadAes256Gcm,
+            _ => return None,
+        };
+        let m = material(profile);
+        let (key, salt) = m.split_at(profile.master_key_len());
+        let ctx = || webrtc_srtp::context::Context::new(key, salt, p, None, None).unwrap();
+        Some(Self {
+            tx: ctx(),
+            rx: ctx(),
+        })
+    }
+}
+
+impl Peer for Webrtc {
+    fn name(&self) -> &'static str {
+        "webrtc-srtp"
+    }
+    fn protect(&mut self, buf: &mut [u8], len: usize) -> usize {
+        self.tx.encrypt_rtp(&buf[..len]).unwrap().len()
+    }
+    fn unprotect(&mut self, packet: &mut [u8]) -> usize {
+        self.rx.decrypt_rtp(packet).unwrap().len()
+    }
+    fn protect_rtcp(&mut self, buf: &mut [u8], len: usize) -> usize {
+        self.tx.encrypt_rtcp(&buf[..len]).unwrap().len()
+    }
+    fn unprotect_rtcp(&mut self, packet: &mut [u8]) -> usize {
+        self.rx.decrypt_rtcp(packet).unwrap().len()
+    }
+    fn protect_into(&mut self, buf: &mut [u8], len: usize, rtcp: bool) -> usize {
+        let out = if rtcp {
+            self.tx.encrypt_rtcp(&buf[..len])
+        } else {
+            self.tx.encrypt_rtp(&buf[..len])
+        }
+        .unwrap();
+        buf[..out.len()].copy_from_slice(&out);
+        out.len()
+    }
+}
+
+/// Every implementation that supports `profile`.
+pub fn peers(profile: Profile) -> Vec<Box<dyn Peer>> {
+    let mut v: Vec<Box<dyn Peer>> = vec![Box::new(Core::new(profile)), Box::new(Lib::new(profile))];
+    if let Some(w) = Webrtc::new(profile) {
+        v.push(Box::new(w));
+    }
+    v
+}
+
+/// An RTP packet of `len` bytes (12-byte header) with sequence number `seq`.
+pub fn rtp_packet(buf: &mut [u8], len: usize, seq: u16) {
+    buf[..12].copy_from_slice(&[0x80, 0, 0, 0, 0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78]);
+    buf[2..4].copy_from_slice(&seq.to_be_bytes());
+    for (i, b) in buf[12..len].iter_mut().enumerate() {
+        *b = i as u8;
+    }
+}
+
+/// An RTCP receiver report of `len` bytes (a multiple of 4).
+pub fn rtcp_packet(buf: &mut [u8], len: usize) {
+    let words = (len / 4 - 1) as u16;
+    buf[..4].copy_from_slice(&[0x81, 201, 0, 0]);
+    buf[2..4].copy_from_slice(&words.to_be_bytes());
+    buf[4..8].copy_from_slice(&0x1234_5678u32.to_be_bytes());
+    for (i, b) in buf[8..len].iter_mut().enumerate() {
+        *b = i as u8;
+    }
+}

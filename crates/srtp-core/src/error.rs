@@ -122,6 +122,9 @@ pub enum PolicyError {
     NoSuchKey,
     /// AEAD profiles always authenticate: `UNAUTHENTICATED_SRTP` cannot apply.
     UnauthenticatedAead,
+    /// AEAD profiles always encrypt SRTP (RFC 7714 defines no authentication-only SRTP;
+    /// libsrtp ignores the option): `UNENCRYPTED_SRTP` cannot apply.
+    UnencryptedAead,
 }
 
 impl fmt::Display for PolicyError {
@@ -162,6 +165,9 @@ impl fmt::Display for PolicyError {
             Self::NoSuchKey => f.write_str("no master key with that MKI"),
             Self::UnauthenticatedAead => {
                 f.write_str("unauthenticated SRTP is not possible with an AEAD profile")
+            }
+            Self::UnencryptedAead => {
+                f.write_str("unencrypted SRTP is not possible with an AEAD profile")
             }
         }
     }

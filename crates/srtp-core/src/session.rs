@@ -177,6 +177,9 @@ impl Session {
         if profile.is_aead() && !policy.authenticate_rtp {
             return Err(PolicyError::UnauthenticatedAead);
         }
+        if profile.is_aead() && !policy.encrypt_rtp {
+            return Err(PolicyError::UnencryptedAead);
+        }
         Ok(Self {
             profile,
             keys: policy

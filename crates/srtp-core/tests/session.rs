@@ -92,6 +92,10 @@ fn all_policies() -> Vec<Policy> {
                 );
                 continue;
             }
+            if profile.is_aead() && !p.encrypt_rtp {
+                assert_eq!(Session::new(&p).unwrap_err(), PolicyError::UnencryptedAead);
+                continue;
+            }
             out.push(p);
         }
     }

@@ -42,9 +42,7 @@ impl AesCm {
                 counter = counter.wrapping_add(1);
             }
             self.encrypt_blocks(&mut blocks[..n]);
-            for (d, k) in chunk.iter_mut().zip(blocks.iter().flatten()) {
-                *d ^= *k;
-            }
+            xor_blocks(chunk, &blocks[..n]);
         }
     }
 
@@ -53,6 +51,23 @@ impl AesCm {
             Self::Aes128(c) => c.encrypt_blocks(blocks),
             Self::Aes192(c) => c.encrypt_blocks(blocks),
             Self::Aes256(c) => c.encrypt_blocks(blocks),
+        }
+    }
+}
+
+/// XORs `data` with the keystream blocks, sixteen bytes at a time.
+fn xor_blocks(data: &mut [u8], keystream: &[aes::Block]) {
+    let full = data.len() / 16;
+    let mut chunks = data.chunks_exact_mut(16);
+    for (d, k) in (&mut chunks).zip(keystream) {
+        let x =
+            u128::from_ne_bytes(d.try_into().expect("16 bytes")) ^ u128::from_ne_bytes((*k).into());
+        d.copy_from_slice(&x.to_ne_bytes());
+    }
+    let rest = chunks.into_remainder();
+    if let Some(k) = keystream.get(full) {
+        for (d, k) in rest.iter_mut().zip(k.iter()) {
+            *d ^= k;
         }
     }
 }
