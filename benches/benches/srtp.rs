@@ -23,7 +23,7 @@ const PROFILES: [Profile; 6] = [
 const RTP_SIZES: [usize; 2] = [172, 1212];
 const RTCP_SIZE: usize = 80;
 /// Packets protected ahead of each timed unprotect run.
-const CHUNK: usize = 256;
+const CHUNK: usize = 64;
 
 fn bench(c: &mut Criterion) {
     for profile in PROFILES {

@@ -16,23 +16,26 @@ pub const MAX_REPLAY_WINDOW: usize = 32768;
 pub(crate) struct ReplayWindow {
     /// Highest index accepted so far.
     top: u64,
-    /// Bit `i % size` is set when index `i` in `(top - size, top]` was accepted.
+    /// Window size in packets.
+    size: u64,
+    /// A ring of at least `size` bits, a power of two so that a mask replaces a division:
+    /// bit `i & mask` is set when index `i` in `(top - size, top]` was accepted.
     bits: Box<[u64]>,
+    mask: u64,
 }
 
 impl ReplayWindow {
     /// A window of `size` packets (a multiple of 64) whose first accepted index will be `first`.
     pub(crate) fn new(size: usize, first: u64) -> Self {
+        let ring = size.next_power_of_two().max(64);
         let mut w = Self {
             top: first,
-            bits: vec![0; size / 64].into_boxed_slice(),
+            size: size as u64,
+            bits: vec![0; ring / 64].into_boxed_slice(),
+            mask: ring as u64 - 1,
         };
         w.set(first);
         w
-    }
-
-    fn size(&self) -> u64 {
-        self.bits.len() as u64 * 64
     }
 
     /// Whether `index` may be accepted. Reads only.
@@ -40,7 +43,7 @@ impl ReplayWindow {
         if index > self.top {
             return Ok(());
         }
-        if self.top - index >= self.size() {
+        if self.top - index >= self.size {
             return Err(Error::TooOld);
         }
         if self.is_set(index) {
@@ -54,7 +57,7 @@ impl ReplayWindow {
     pub(crate) fn accept(&mut self, index: u64) {
         if index > self.top {
             let advance = index - self.top;
-            if advance >= self.size() {
+            if advance > self.mask {
                 self.bits.fill(0);
             } else {
                 for i in self.top + 1..=index {
@@ -72,8 +75,8 @@ impl ReplayWindow {
     }
 
     fn slot(&self, index: u64) -> (usize, u64) {
-        let bit = index % self.size();
-        ((bit / 64) as usize, 1 << (bit % 64))
+        let bit = index & self.mask;
+        ((bit >> 6) as usize, 1 << (bit & 63))
     }
 
     fn is_set(&self, index: u64) -> bool {
@@ -111,6 +114,19 @@ mod tests {
         assert_eq!(w.check(1005), Err(Error::TooOld));
         assert_eq!(w.check(1006), Ok(()));
         assert_eq!(w.check(1005 + 128), Err(Error::Replayed));
+    }
+
+    #[test]
+    fn sizes_that_are_not_powers_of_two_keep_their_exact_span() {
+        let mut w = ReplayWindow::new(192, 1000);
+        w.accept(1100);
+        assert_eq!(w.check(1100 - 191), Ok(()));
+        assert_eq!(w.check(1100 - 192), Err(Error::TooOld));
+        w.accept(1100 - 191);
+        w.accept(1250);
+        assert_eq!(w.check(1250 - 191), Ok(()));
+        assert_eq!(w.check(1100), Err(Error::Replayed));
+        assert_eq!(w.check(1250 - 192), Err(Error::TooOld));
     }
 
     #[test]

@@ -1,7 +1,5 @@
 //! Protect and unprotect SRTP and SRTCP packets in place (RFC 3711 §3, RFC 7714 §§8–9).
 
-use std::borrow::Cow;
-
 use subtle::ConstantTimeEq;
 
 use crate::cipher::aes_gcm::TAG_LEN as GCM_TAG_LEN;
@@ -361,6 +359,8 @@ impl Session {
         };
 
         let mut accepted = None;
+        // Keys re-derived for a key derivation rate, kept only if the packet authenticates.
+        let mut fresh: Option<SessionKeys> = None;
         for roc in candidates.into_iter().flatten() {
             let Ok(roc) = u32::try_from(roc) else {
                 continue;
@@ -372,7 +372,8 @@ impl Session {
                 Some(Err(_)) if roc as i64 != estimate => continue,
                 _ => false,
             };
-            let keys = keys_for(self.profile, self.kdr, slot, false, idx);
+            let derived = rederive(self.profile, self.kdr, slot, false, idx);
+            let keys = derived.as_ref().unwrap_or(&slot.rtp);
             let ok = match &keys.cipher {
                 PacketCipher::Gcm(gcm) => {
                     let nonce = gcm_rtp_nonce(&keys.salt, hdr.ssrc, roc, hdr.seq);
@@ -400,15 +401,14 @@ impl Session {
                     let iv = cm_iv(&keys.salt, hdr.ssrc, idx);
                     aes.apply_keystream(&iv, &mut packet[hdr.len..body_end]);
                 }
-                let fresh = match keys {
-                    Cow::Owned(k) => Some(k),
-                    Cow::Borrowed(_) => None,
-                };
-                accepted = Some((roc, idx, fresh, rebase));
+                if derived.is_some() {
+                    fresh = derived;
+                }
+                accepted = Some((roc, idx, rebase));
                 break;
             }
         }
-        let Some((roc, idx, fresh, rebase)) = accepted else {
+        let Some((roc, idx, rebase)) = accepted else {
             return Err(Error::AuthenticationFailed);
         };
 
@@ -550,7 +550,8 @@ impl Session {
         if let Some(w) = self.rx.get(ssrc).and_then(|s| s.rtcp.as_ref()) {
             w.check(u64::from(srtcp_index))?;
         }
-        let keys = keys_for(self.profile, self.kdr, slot, true, u64::from(srtcp_index));
+        let fresh = rederive(self.profile, self.kdr, slot, true, u64::from(srtcp_index));
+        let keys = fresh.as_ref().unwrap_or(&slot.rtcp);
         let mut tag = [0u8; GCM_TAG_LEN];
         tag[..tag_len].copy_from_slice(&packet[tag_at..tag_at + tag_len]);
         let tag = &tag[..tag_len];
@@ -584,10 +585,6 @@ impl Session {
         if !ok {
             return Err(Error::AuthenticationFailed);
         }
-        let fresh = match keys {
-            Cow::Owned(k) => Some(k),
-            Cow::Borrowed(_) => None,
-        };
         let slot = &mut self.keys[slot_i];
         slot.rtcp_used += 1;
         if let (Some(k), Some(n)) = (fresh, self.kdr) {
@@ -772,26 +769,22 @@ fn check_keys(profile: Profile, keys: &[MasterKey]) -> Result<usize, PolicyError
     Ok(mki_len)
 }
 
-/// The session keys for `idx` without changing the slot: the cached ones, or freshly derived
-/// ones when a key derivation rate moved `r` on.
-fn keys_for(
+/// Session keys freshly derived for `idx` when a key derivation rate moved `r` past the
+/// cached keys; `None` (the common case) means the cached keys apply. Changes nothing.
+fn rederive(
     profile: Profile,
     kdr: Option<u8>,
     slot: &KeySlot,
     rtcp: bool,
     idx: u64,
-) -> Cow<'_, SessionKeys> {
-    let (cached, cached_r, label) = if rtcp {
-        (&slot.rtcp, slot.rtcp_r, LABEL_RTCP_ENCRYPTION)
+) -> Option<SessionKeys> {
+    let n = kdr?;
+    let (cached_r, label) = if rtcp {
+        (slot.rtcp_r, LABEL_RTCP_ENCRYPTION)
     } else {
-        (&slot.rtp, slot.rtp_r, LABEL_RTP_ENCRYPTION)
+        (slot.rtp_r, LABEL_RTP_ENCRYPTION)
     };
-    match kdr {
-        Some(n) if idx >> n != cached_r => {
-            Cow::Owned(kdf::derive(profile, &slot.master, label, idx >> n))
-        }
-        _ => Cow::Borrowed(cached),
-    }
+    (idx >> n != cached_r).then(|| kdf::derive(profile, &slot.master, label, idx >> n))
 }
 
 /// The session keys for `idx`, re-deriving into the slot when a key derivation rate moved `r`

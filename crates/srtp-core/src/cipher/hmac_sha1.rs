@@ -125,21 +125,18 @@ impl Partial {
         self.tail_len = rest.len();
     }
 
-    /// Pads (FIPS 180-4 §5.1.1) and returns the digest.
+    /// Pads (FIPS 180-4 §5.1.1) in the tail block and returns the digest.
     fn finish_raw(&mut self) -> [u8; 20] {
         let bits = self.total * 8;
-        let mut last = [0u8; 2 * BLOCK];
-        last[..self.tail_len].copy_from_slice(&self.tail[..self.tail_len]);
-        last[self.tail_len] = 0x80;
-        let n = if self.tail_len + 9 <= BLOCK {
-            BLOCK
-        } else {
-            2 * BLOCK
-        };
-        last[n - 8..n].copy_from_slice(&bits.to_be_bytes());
-        for block in last[..n].chunks_exact(BLOCK) {
-            compress(&mut self.state, block);
+        let n = self.tail_len;
+        self.tail[n] = 0x80;
+        self.tail[n + 1..].fill(0);
+        if n + 9 > BLOCK {
+            compress(&mut self.state, &self.tail);
+            self.tail.fill(0);
         }
+        self.tail[BLOCK - 8..].copy_from_slice(&bits.to_be_bytes());
+        compress(&mut self.state, &self.tail);
         let mut out = [0u8; 20];
         for (o, s) in out.chunks_exact_mut(4).zip(self.state) {
             o.copy_from_slice(&s.to_be_bytes());
