@@ -1,5 +1,10 @@
 //! Shared helpers for the end-to-end tests: deterministic pseudo-random RTP and RTCP packets
-//! and key material, so every run checks the same bytes.
+//! and key material, so every run checks the same bytes; and the srtp-core side of the
+//! interoperability checks, with the verdicts both peers' tests share.
+
+use core::fmt::Debug;
+
+use srtp_core::{Error, Profile, Session, MAX_TRAILER_LEN};
 
 /// A 64-bit linear congruential generator (Knuth's MMIX constants): tiny, deterministic, and
 /// plenty for picking packet shapes and bytes.
@@ -194,6 +199,194 @@ pub fn first_difference(a: &[u8], b: &[u8]) -> String {
         Some(i) => format!("first difference at byte {i} of {} / {}", a.len(), b.len()),
         None => format!("equal prefix; lengths {} / {}", a.len(), b.len()),
     }
+}
+
+/// Key material (master key || master salt) for `profile`, the same for the same `seed`.
+pub fn key_material(profile: Profile, seed: u64) -> Vec<u8> {
+    Lcg::new(seed ^ profile.key_material_len() as u64).bytes(profile.key_material_len())
+}
+
+/// RTP packets from two SSRCs taking random turns. The first SSRC's sequence numbers start 40
+/// before 65535, so it rolls over early; sequence numbers sometimes skip one.
+#[derive(Clone, Debug)]
+pub struct RtpStreams {
+    /// The generator behind the packets, free for other choices between them.
+    pub rng: Lcg,
+    /// The two SSRCs; the first is 0x12345678.
+    pub ssrcs: [u32; 2],
+    seqs: [u16; 2],
+    ts: [u32; 2],
+}
+
+impl RtpStreams {
+    /// The streams seeded with `seed`.
+    pub fn new(seed: u64) -> Self {
+        let mut rng = Lcg::new(seed);
+        let ssrcs = [0x1234_5678u32, rng.next_u32()];
+        let seqs = [65_535 - 40u16, rng.next_u32() as u16];
+        let ts = [0u32, rng.next_u32()];
+        Self {
+            rng,
+            ssrcs,
+            seqs,
+            ts,
+        }
+    }
+
+    /// The next packet of one of the streams, of a random shape.
+    pub fn next_packet(&mut self) -> Vec<u8> {
+        let rng = &mut self.rng;
+        let s = rng.below(2);
+        self.seqs[s] = self.seqs[s].wrapping_add(if rng.chance(1, 10) { 2 } else { 1 });
+        self.ts[s] = self.ts[s].wrapping_add(960);
+        let shape = RtpShape::random(rng);
+        rtp_packet(rng, self.ssrcs[s], self.seqs[s], self.ts[s], &shape)
+    }
+}
+
+/// Delivery that sometimes swaps two packets: it holds one back and delivers it after the next.
+#[derive(Clone, Debug)]
+pub struct Reorder<T> {
+    held: Option<T>,
+}
+
+impl<T> Default for Reorder<T> {
+    fn default() -> Self {
+        Self { held: None }
+    }
+}
+
+impl<T> Reorder<T> {
+    /// What to deliver now that `item` has been sent: nothing when `item` is held back (one
+    /// time in eight, when nothing is held yet and `more` packets follow), else `item` and then
+    /// the one held back, if any.
+    pub fn deliver(&mut self, rng: &mut Lcg, item: T, more: bool) -> impl Iterator<Item = T> {
+        if self.held.is_none() && rng.chance(1, 8) && more {
+            self.held = Some(item);
+            None.into_iter().chain(None)
+        } else {
+            Some(item).into_iter().chain(self.held.take())
+        }
+    }
+}
+
+/// srtp-core protects the RTP packet `plain`; panics on error.
+pub fn core_protect_rtp(s: &mut Session, plain: &[u8]) -> Vec<u8> {
+    core_protect(plain, "srtp-core protect_rtp", |buf, len| {
+        s.protect_rtp(buf, len)
+    })
+}
+
+/// srtp-core protects the RTCP packet `plain`; panics on error.
+pub fn core_protect_rtcp(s: &mut Session, plain: &[u8]) -> Vec<u8> {
+    core_protect(plain, "srtp-core protect_rtcp", |buf, len| {
+        s.protect_rtcp(buf, len)
+    })
+}
+
+/// srtp-core unprotects the SRTP packet `packet`.
+pub fn core_unprotect_rtp(s: &mut Session, packet: &[u8]) -> Result<Vec<u8>, Error> {
+    core_unprotect(packet, |buf| Ok(s.unprotect_rtp(buf)?.len()))
+}
+
+/// srtp-core unprotects the SRTCP packet `packet`.
+pub fn core_unprotect_rtcp(s: &mut Session, packet: &[u8]) -> Result<Vec<u8>, Error> {
+    core_unprotect(packet, |buf| Ok(s.unprotect_rtcp(buf)?.len()))
+}
+
+/// Runs `protect` (buffer, packet length; protected length) on a copy of `plain` with room for
+/// any trailer; panics with `what` on error.
+fn core_protect(
+    plain: &[u8],
+    what: &str,
+    protect: impl FnOnce(&mut [u8], usize) -> Result<usize, Error>,
+) -> Vec<u8> {
+    let mut buf = plain.to_vec();
+    buf.resize(plain.len() + MAX_TRAILER_LEN, 0);
+    let n = protect(&mut buf, plain.len()).expect(what);
+    buf.truncate(n);
+    buf
+}
+
+/// Runs `unprotect` (packet; plain length) on a copy of `packet`.
+fn core_unprotect(
+    packet: &[u8],
+    unprotect: impl FnOnce(&mut [u8]) -> Result<usize, Error>,
+) -> Result<Vec<u8>, Error> {
+    let mut buf = packet.to_vec();
+    let n = unprotect(&mut buf)?;
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// How an unprotect went, for assertion messages: `ok`, wrong plaintext, or the error.
+pub fn verdict<E: Debug>(r: &Result<Vec<u8>, E>, plain: &[u8]) -> String {
+    match r {
+        Ok(p) if p == plain => "ok".into(),
+        Ok(p) => format!("WRONG PLAINTEXT ({})", first_difference(p, plain)),
+        Err(e) => format!("{e:?}"),
+    }
+}
+
+/// One packet's outcome both ways between srtp-core and the implementation called `peer`:
+/// `core` and `theirs` are the two protected forms of `plain`, `peer_got` what the peer
+/// unprotected from `core`, `core_got` what srtp-core unprotected from `theirs`. Panics with
+/// everything known unless the protected forms are identical and both unprotects give `plain`.
+#[allow(clippy::too_many_arguments)]
+pub fn judge<E1: Debug, E2: Debug>(
+    peer: &str,
+    what: &str,
+    profile: Profile,
+    i: usize,
+    plain: &[u8],
+    core: &[u8],
+    theirs: &[u8],
+    peer_got: Result<Vec<u8>, E1>,
+    core_got: Result<Vec<u8>, E2>,
+) {
+    let same = core == theirs;
+    let peer_ok = peer_got.as_ref().is_ok_and(|p| p == plain);
+    let core_ok = core_got.as_ref().is_ok_and(|p| p == plain);
+    let w = peer.len().max("srtp-core".len()) + 1;
+    assert!(
+        same && peer_ok && core_ok,
+        "{profile} {what} #{i}: identical: {same} ({diff}); {peer} unprotects srtp-core's: \
+         {peer_v}; srtp-core unprotects {peer}'s: {core_v}\n {:w$}{p}\n {:w$}{c}\n {peer:w$}{t}",
+        "plain",
+        "srtp-core",
+        diff = first_difference(core, theirs),
+        peer_v = verdict(&peer_got, plain),
+        core_v = verdict(&core_got, plain),
+        p = hex::encode(plain),
+        c = hex::encode(core),
+        t = hex::encode(theirs),
+    );
+}
+
+/// Flips the low bit of `good` at each of `positions` in turn: the implementation called
+/// `peer` and srtp-core must both refuse every changed packet, and still unprotect `good` to
+/// `plain` after. `what` starts the messages (`"{profile}: "`, say).
+pub fn check_bit_flips<E1: Debug, E2: Debug>(
+    peer: &str,
+    what: &str,
+    good: &[u8],
+    plain: &[u8],
+    positions: &[usize],
+    mut peer_unprotect: impl FnMut(&[u8]) -> Result<Vec<u8>, E1>,
+    mut core_unprotect: impl FnMut(&[u8]) -> Result<Vec<u8>, E2>,
+) {
+    for &at in positions {
+        let mut bad = good.to_vec();
+        bad[at] ^= 0x01;
+        let theirs = peer_unprotect(&bad);
+        let core = core_unprotect(&bad);
+        assert!(
+            theirs.is_err() && core.is_err(),
+            "{what}byte {at} flipped: {peer} {theirs:?}, srtp-core {core:?}"
+        );
+    }
+    assert_eq!(peer_unprotect(good).unwrap(), plain);
+    assert_eq!(core_unprotect(good).unwrap(), plain);
 }
 
 #[cfg(test)]

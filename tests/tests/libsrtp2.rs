@@ -11,8 +11,14 @@
 //! libsrtp2 is linked, not probed: without it these tests fail to build, they do not skip.
 
 use libsrtp2_ffi::{Config, Direction, Error as LibError, Key, LibSrtp, Status, Suite};
-use srtp_core::{Error, MasterKey, Mki, Policy, Profile, Session, MAX_TRAILER_LEN};
-use srtp_tests::{first_difference, rtcp_packet, rtp_packet, Extension, Lcg, RtpShape};
+use srtp_core::{Error, MasterKey, Mki, Policy, Profile, Session};
+use srtp_tests::{
+    check_bit_flips, core_protect_rtcp, core_protect_rtp, core_unprotect_rtcp, core_unprotect_rtp,
+    judge, key_material, rtcp_packet, rtp_packet, Extension, Lcg, Reorder, RtpShape, RtpStreams,
+};
+
+/// The peer's name in assertion messages.
+const PEER: &str = "libsrtp2";
 
 /// Session options applied to both implementations alike.
 #[derive(Clone, Copy, Debug)]
@@ -52,10 +58,6 @@ struct Peers {
 /// Whether libsrtp2 2.5.0's SRTCP MKI lookup bug applies (see [`Peers::lib_srtcp_mki_broken`]).
 fn libsrtp_srtcp_mki_broken(profile: Profile, mki: bool) -> bool {
     mki && profile.rtp_tag_len() != profile.rtcp_tag_len()
-}
-
-fn key_material(profile: Profile, seed: u64) -> Vec<u8> {
-    Lcg::new(seed ^ profile.key_material_len() as u64).bytes(profile.key_material_len())
 }
 
 fn mkis_for(len: usize) -> Vec<Mki> {
@@ -119,40 +121,6 @@ fn peers(profile: Profile, opts: Options) -> Peers {
     }
 }
 
-fn core_protect_rtp(s: &mut Session, plain: &[u8]) -> Vec<u8> {
-    let mut buf = plain.to_vec();
-    buf.resize(plain.len() + MAX_TRAILER_LEN, 0);
-    let n = s
-        .protect_rtp(&mut buf, plain.len())
-        .expect("srtp-core protect_rtp");
-    buf.truncate(n);
-    buf
-}
-
-fn core_protect_rtcp(s: &mut Session, plain: &[u8]) -> Vec<u8> {
-    let mut buf = plain.to_vec();
-    buf.resize(plain.len() + MAX_TRAILER_LEN, 0);
-    let n = s
-        .protect_rtcp(&mut buf, plain.len())
-        .expect("srtp-core protect_rtcp");
-    buf.truncate(n);
-    buf
-}
-
-fn core_unprotect_rtp(s: &mut Session, packet: &[u8]) -> Result<Vec<u8>, Error> {
-    let mut buf = packet.to_vec();
-    let n = s.unprotect_rtp(&mut buf)?.len();
-    buf.truncate(n);
-    Ok(buf)
-}
-
-fn core_unprotect_rtcp(s: &mut Session, packet: &[u8]) -> Result<Vec<u8>, Error> {
-    let mut buf = packet.to_vec();
-    let n = s.unprotect_rtcp(&mut buf)?.len();
-    buf.truncate(n);
-    Ok(buf)
-}
-
 fn lib_unprotect_rtp(s: &mut LibSrtp, packet: &[u8]) -> Result<Vec<u8>, LibError> {
     let mut buf = packet.to_vec();
     s.unprotect(&mut buf)?;
@@ -165,89 +133,41 @@ fn lib_unprotect_rtcp(s: &mut LibSrtp, packet: &[u8]) -> Result<Vec<u8>, LibErro
     Ok(buf)
 }
 
-/// One packet's outcome both ways; panics with everything known if anything disagrees.
-#[allow(clippy::too_many_arguments)]
-fn judge<E1: std::fmt::Debug, E2: std::fmt::Debug>(
-    what: &str,
-    profile: Profile,
-    i: usize,
-    plain: &[u8],
-    core: &[u8],
-    lib: &[u8],
-    lib_got: Result<Vec<u8>, E1>,
-    core_got: Result<Vec<u8>, E2>,
-) {
-    let same = core == lib;
-    let lib_ok = lib_got.as_ref().is_ok_and(|p| p == plain);
-    let core_ok = core_got.as_ref().is_ok_and(|p| p == plain);
-    assert!(
-        same && lib_ok && core_ok,
-        "{profile} {what} #{i}: identical: {same} ({diff}); libsrtp2 unprotects srtp-core's: \
-         {lib_v}; srtp-core unprotects libsrtp2's: {core_v}\n plain    {p}\n srtp-core {c}\n \
-         libsrtp2  {l}",
-        diff = first_difference(core, lib),
-        lib_v = verdict(&lib_got, plain),
-        core_v = verdict(&core_got, plain),
-        p = hex::encode(plain),
-        c = hex::encode(core),
-        l = hex::encode(lib),
-    );
-}
-
-fn verdict<E: std::fmt::Debug>(r: &Result<Vec<u8>, E>, plain: &[u8]) -> String {
-    match r {
-        Ok(p) if p == plain => "ok".into(),
-        Ok(p) => format!("WRONG PLAINTEXT ({})", first_difference(p, plain)),
-        Err(e) => format!("{e:?}"),
-    }
-}
-
-/// A packet held back for reordering: its number, plaintext, and both protected forms.
-type Held = (usize, Vec<u8>, Vec<u8>, Vec<u8>);
-
 /// Sends `count` RTP packets on two SSRCs whose sequence numbers cross 65535, from both
 /// senders, and delivers each to the other implementation's receiver (sometimes two swapped).
 /// With MKIs, the sender switches to the second key at packet `switch_at`.
 fn exchange_rtp(p: &mut Peers, seed: u64, count: usize, switch_at: Option<usize>) {
-    let mut rng = Lcg::new(seed);
-    let ssrcs = [0x1234_5678u32, rng.next_u32()];
-    let mut seqs = [65_535 - 40u16, rng.next_u32() as u16];
-    let mut ts = [0u32, rng.next_u32()];
+    let mut streams = RtpStreams::new(seed);
     let mut mki_index = None;
     if let Some(&first) = p.mkis.first() {
         p.core_tx.select_sender_key(first).unwrap();
     }
-    let mut held: Option<Held> = None;
+    let mut reorder = Reorder::default();
     for i in 0..count {
         if switch_at == Some(i) {
             p.core_tx.select_sender_key(p.mkis[1]).unwrap();
             mki_index = Some(1);
         }
-        let s = rng.below(2);
-        seqs[s] = seqs[s].wrapping_add(if rng.chance(1, 10) { 2 } else { 1 });
-        ts[s] = ts[s].wrapping_add(960);
-        let shape = RtpShape::random(&mut rng);
-        let plain = rtp_packet(&mut rng, ssrcs[s], seqs[s], ts[s], &shape);
+        let plain = streams.next_packet();
         let core = core_protect_rtp(&mut p.core_tx, &plain);
         let mut lib = plain.clone();
         p.lib_tx
             .protect_mki(&mut lib, mki_index)
             .unwrap_or_else(|e| panic!("{} libsrtp2 protect #{i}: {e}", p.profile));
 
-        // Reorder: hold this packet back and deliver it after the next one.
-        if held.is_none() && rng.chance(1, 8) && i + 1 < count {
-            held = Some((i, plain, core, lib));
-            continue;
-        }
-        for (j, plain, core, lib) in std::iter::once((i, plain, core, lib)).chain(held.take()) {
+        // Reorder: sometimes hold this packet back and deliver it after the next one.
+        let sent = (i, plain, core, lib);
+        for (j, plain, core, lib) in reorder.deliver(&mut streams.rng, sent, i + 1 < count) {
             let lib_got = lib_unprotect_rtp(&mut p.lib_rx, &core);
             let core_got = core_unprotect_rtp(&mut p.core_rx, &lib);
-            judge("SRTP", p.profile, j, &plain, &core, &lib, lib_got, core_got);
+            judge(
+                PEER, "SRTP", p.profile, j, &plain, &core, &lib, lib_got, core_got,
+            );
         }
     }
     assert!(
         p.core_rx
-            .receive_roc(ssrcs[0])
+            .receive_roc(streams.ssrcs[0])
             .is_some_and(|(roc, _)| roc == 1),
         "{}: the first SSRC should have rolled over",
         p.profile
@@ -294,7 +214,7 @@ fn exchange_rtcp(p: &mut Peers, seed: u64, count: usize, switch_at: Option<usize
         }
         let core_got = core_unprotect_rtcp(&mut p.core_rx, &lib);
         judge(
-            "SRTCP", p.profile, i, &plain, &core, &lib, lib_got, core_got,
+            PEER, "SRTCP", p.profile, i, &plain, &core, &lib, lib_got, core_got,
         );
     }
 }
@@ -437,34 +357,21 @@ fn check_tampering(profile: Profile) {
     };
     let plain = rtp_packet(&mut rng, 0x99, 500, 0, &shape);
     let good = core_protect_rtp(&mut p.core_tx, &plain);
-    for at in [2, 13, 20, good.len() - 12, good.len() - 1] {
-        let mut bad = good.clone();
-        bad[at] ^= 0x01;
-        let lib = lib_unprotect_rtp(&mut p.lib_rx, &bad);
-        let core = core_unprotect_rtp(&mut p.core_rx, &bad);
-        assert!(
-            lib.is_err() && core.is_err(),
-            "{profile}: byte {at} flipped: libsrtp2 {lib:?}, srtp-core {core:?}"
-        );
-    }
-    // The untouched packet still goes through both after all those failures.
-    assert_eq!(lib_unprotect_rtp(&mut p.lib_rx, &good).unwrap(), plain);
-    assert_eq!(core_unprotect_rtp(&mut p.core_rx, &good).unwrap(), plain);
+    // Each changed packet is refused by both; the untouched one still goes through both
+    // after all those failures.
+    let what = format!("{profile}: ");
+    let flips = [2, 13, 20, good.len() - 12, good.len() - 1];
+    let lib = |b: &[u8]| lib_unprotect_rtp(&mut p.lib_rx, b);
+    let core = |b: &[u8]| core_unprotect_rtp(&mut p.core_rx, b);
+    check_bit_flips(PEER, &what, &good, &plain, &flips, lib, core);
 
     let plain = rtcp_packet(&mut rng, 0x99);
     let good = core_protect_rtcp(&mut p.core_tx, &plain);
-    for at in [1, 9, good.len() - 16, good.len() - 12, good.len() - 1] {
-        let mut bad = good.clone();
-        bad[at] ^= 0x01;
-        let lib = lib_unprotect_rtcp(&mut p.lib_rx, &bad);
-        let core = core_unprotect_rtcp(&mut p.core_rx, &bad);
-        assert!(
-            lib.is_err() && core.is_err(),
-            "{profile}: SRTCP byte {at} flipped: libsrtp2 {lib:?}, srtp-core {core:?}"
-        );
-    }
-    assert_eq!(lib_unprotect_rtcp(&mut p.lib_rx, &good).unwrap(), plain);
-    assert_eq!(core_unprotect_rtcp(&mut p.core_rx, &good).unwrap(), plain);
+    let what = format!("{profile}: SRTCP ");
+    let flips = [1, 9, good.len() - 16, good.len() - 12, good.len() - 1];
+    let lib = |b: &[u8]| lib_unprotect_rtcp(&mut p.lib_rx, b);
+    let core = |b: &[u8]| core_unprotect_rtcp(&mut p.core_rx, b);
+    check_bit_flips(PEER, &what, &good, &plain, &flips, lib, core);
 }
 
 /// A packet naming an MKI neither side has is refused by both, and nothing else changes.

@@ -610,6 +610,14 @@ fn init() -> Result<(), Error> {
     check(*INIT.get_or_init(|| unsafe { sys::srtp_init() }))
 }
 
+/// Which packets a per-packet call is for: it picks the libsrtp function and the room left
+/// for the trailer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Rtp,
+    Rtcp,
+}
+
 /// One libsrtp session (`srtp_t`) for one direction with a wildcard SSRC.
 ///
 /// The per-packet calls do not allocate: the `_in_place` ones work in the caller's buffer,
@@ -809,7 +817,7 @@ impl LibSrtp {
     /// # Errors
     /// The libsrtp status; `buf` is unchanged on error.
     pub fn protect(&mut self, buf: &mut Vec<u8>) -> Result<(), Error> {
-        self.protect_mki(buf, None)
+        self.protect_vec(Kind::Rtp, buf, None)
     }
 
     /// Protects the RTP packet in `buf` with master key `mki_index` (`None`: the first).
@@ -821,11 +829,7 @@ impl LibSrtp {
         buf: &mut Vec<u8>,
         mki_index: Option<usize>,
     ) -> Result<(), Error> {
-        let len = buf.len();
-        buf.resize(len + self.rtp_trailer, 0);
-        let r = self.protect_in_place(buf, len, mki_index);
-        buf.truncate(*r.as_ref().unwrap_or(&len));
-        r.map(drop)
+        self.protect_vec(Kind::Rtp, buf, mki_index)
     }
 
     /// Protects the RTP packet in `buf[..len]` in place with master key `mki_index` (`None`:
@@ -841,21 +845,7 @@ impl LibSrtp {
         len: usize,
         mki_index: Option<usize>,
     ) -> Result<usize, Error> {
-        let (use_mki, idx) = self.mki_args(mki_index)?;
-        let mut n = self.len_arg(buf, len, self.rtp_trailer)?;
-        // SAFETY: `ctx` is a live session; `buf` is valid for `len` bytes of packet plus at
-        // least `rtp_trailer` bytes, the most libsrtp writes past the packet (its tag and MKI,
-        // cross-checked with srtp_get_protect_trailer_length at creation); `n` is a local.
-        check(unsafe {
-            sys::srtp_protect_mki(
-                self.ctx.as_ptr(),
-                buf.as_mut_ptr().cast(),
-                &mut n,
-                use_mki,
-                idx,
-            )
-        })?;
-        self.len_result(buf, n)
+        self.protect_slice(Kind::Rtp, buf, len, mki_index)
     }
 
     /// Verifies and decrypts the SRTP packet in `buf`, truncating it to the RTP packet.
@@ -864,9 +854,7 @@ impl LibSrtp {
     /// The libsrtp status (`auth_fail`, `cipher_fail` for GCM, `replay_fail`, `replay_old`,
     /// `bad_mki`, ...).
     pub fn unprotect(&mut self, buf: &mut Vec<u8>) -> Result<(), Error> {
-        let n = self.unprotect_in_place(buf)?;
-        buf.truncate(n);
-        Ok(())
+        self.unprotect_vec(Kind::Rtp, buf)
     }
 
     /// Verifies and decrypts the SRTP packet that fills `packet`, in place, returning the RTP
@@ -875,18 +863,7 @@ impl LibSrtp {
     /// # Errors
     /// As [`unprotect`](Self::unprotect).
     pub fn unprotect_in_place(&mut self, packet: &mut [u8]) -> Result<usize, Error> {
-        let mut n = self.len_arg(packet, packet.len(), 0)?;
-        // SAFETY: `ctx` is a live session; libsrtp reads and writes only within the `n`
-        // bytes of `packet`, which is valid for them; `n` is a local.
-        check(unsafe {
-            sys::srtp_unprotect_mki(
-                self.ctx.as_ptr(),
-                packet.as_mut_ptr().cast(),
-                &mut n,
-                self.use_mki.into(),
-            )
-        })?;
-        self.len_result(packet, n)
+        self.unprotect_slice(Kind::Rtp, packet)
     }
 
     /// Protects the RTCP packet in `buf` with the first master key.
@@ -894,7 +871,7 @@ impl LibSrtp {
     /// # Errors
     /// The libsrtp status; `buf` is unchanged on error.
     pub fn protect_rtcp(&mut self, buf: &mut Vec<u8>) -> Result<(), Error> {
-        self.protect_rtcp_mki(buf, None)
+        self.protect_vec(Kind::Rtcp, buf, None)
     }
 
     /// Protects the RTCP packet in `buf` with master key `mki_index` (`None`: the first).
@@ -906,11 +883,7 @@ impl LibSrtp {
         buf: &mut Vec<u8>,
         mki_index: Option<usize>,
     ) -> Result<(), Error> {
-        let len = buf.len();
-        buf.resize(len + self.rtcp_trailer, 0);
-        let r = self.protect_rtcp_in_place(buf, len, mki_index);
-        buf.truncate(*r.as_ref().unwrap_or(&len));
-        r.map(drop)
+        self.protect_vec(Kind::Rtcp, buf, mki_index)
     }
 
     /// Protects the RTCP packet in `buf[..len]` in place and returns the SRTCP length. `buf`
@@ -924,13 +897,71 @@ impl LibSrtp {
         len: usize,
         mki_index: Option<usize>,
     ) -> Result<usize, Error> {
+        self.protect_slice(Kind::Rtcp, buf, len, mki_index)
+    }
+
+    /// Verifies and decrypts the SRTCP packet in `buf`, truncating it to the RTCP packet.
+    ///
+    /// # Errors
+    /// The libsrtp status.
+    pub fn unprotect_rtcp(&mut self, buf: &mut Vec<u8>) -> Result<(), Error> {
+        self.unprotect_vec(Kind::Rtcp, buf)
+    }
+
+    /// Verifies and decrypts the SRTCP packet that fills `packet`, in place, returning the
+    /// RTCP length.
+    ///
+    /// # Errors
+    /// The libsrtp status.
+    pub fn unprotect_rtcp_in_place(&mut self, packet: &mut [u8]) -> Result<usize, Error> {
+        self.unprotect_slice(Kind::Rtcp, packet)
+    }
+
+    /// The most bytes protecting a `kind` packet appends.
+    fn trailer(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Rtp => self.rtp_trailer,
+            Kind::Rtcp => self.rtcp_trailer,
+        }
+    }
+
+    /// Protects the `kind` packet in `buf`, growing it by the trailer; `buf` keeps its length
+    /// on error.
+    fn protect_vec(
+        &mut self,
+        kind: Kind,
+        buf: &mut Vec<u8>,
+        mki_index: Option<usize>,
+    ) -> Result<(), Error> {
+        let len = buf.len();
+        buf.resize(len + self.trailer(kind), 0);
+        let r = self.protect_slice(kind, buf, len, mki_index);
+        buf.truncate(*r.as_ref().unwrap_or(&len));
+        r.map(drop)
+    }
+
+    /// Protects the `kind` packet in `buf[..len]` in place and returns the protected length.
+    fn protect_slice(
+        &mut self,
+        kind: Kind,
+        buf: &mut [u8],
+        len: usize,
+        mki_index: Option<usize>,
+    ) -> Result<usize, Error> {
         let (use_mki, idx) = self.mki_args(mki_index)?;
-        let mut n = self.len_arg(buf, len, self.rtcp_trailer)?;
-        // SAFETY: `ctx` is a live session; `buf` is valid for `len` bytes of packet plus at
-        // least `rtcp_trailer` bytes, the most libsrtp writes past the packet (index word,
-        // MKI and tag, cross-checked at creation); `n` is a local.
+        let mut n = self.len_arg(buf, len, self.trailer(kind))?;
+        let protect = match kind {
+            Kind::Rtp => sys::srtp_protect_mki,
+            Kind::Rtcp => sys::srtp_protect_rtcp_mki,
+        };
+        // SAFETY: `ctx` is a live session; `protect` is `srtp_protect_mki` or
+        // `srtp_protect_rtcp_mki`, as `kind` says; `buf` is valid for `len` bytes of packet
+        // plus at least `self.trailer(kind)` bytes, the most that function writes past the
+        // packet (SRTP: tag and MKI; SRTCP: index word, MKI and tag; cross-checked with
+        // srtp_get_protect_trailer_length and srtp_get_protect_rtcp_trailer_length at
+        // creation); `n` is a local.
         check(unsafe {
-            sys::srtp_protect_rtcp_mki(
+            protect(
                 self.ctx.as_ptr(),
                 buf.as_mut_ptr().cast(),
                 &mut n,
@@ -941,27 +972,26 @@ impl LibSrtp {
         self.len_result(buf, n)
     }
 
-    /// Verifies and decrypts the SRTCP packet in `buf`, truncating it to the RTCP packet.
-    ///
-    /// # Errors
-    /// The libsrtp status.
-    pub fn unprotect_rtcp(&mut self, buf: &mut Vec<u8>) -> Result<(), Error> {
-        let n = self.unprotect_rtcp_in_place(buf)?;
+    /// Verifies and decrypts the `kind` packet in `buf`, truncating it to the plain packet.
+    fn unprotect_vec(&mut self, kind: Kind, buf: &mut Vec<u8>) -> Result<(), Error> {
+        let n = self.unprotect_slice(kind, buf)?;
         buf.truncate(n);
         Ok(())
     }
 
-    /// Verifies and decrypts the SRTCP packet that fills `packet`, in place, returning the
-    /// RTCP length.
-    ///
-    /// # Errors
-    /// The libsrtp status.
-    pub fn unprotect_rtcp_in_place(&mut self, packet: &mut [u8]) -> Result<usize, Error> {
+    /// Verifies and decrypts the `kind` packet that fills `packet`, in place, returning the
+    /// plain length.
+    fn unprotect_slice(&mut self, kind: Kind, packet: &mut [u8]) -> Result<usize, Error> {
         let mut n = self.len_arg(packet, packet.len(), 0)?;
-        // SAFETY: `ctx` is a live session; libsrtp reads and writes only within the `n`
-        // bytes of `packet`, which is valid for them; `n` is a local.
+        let unprotect = match kind {
+            Kind::Rtp => sys::srtp_unprotect_mki,
+            Kind::Rtcp => sys::srtp_unprotect_rtcp_mki,
+        };
+        // SAFETY: `ctx` is a live session; `unprotect` is `srtp_unprotect_mki` or
+        // `srtp_unprotect_rtcp_mki`, which read and write only within the `n` bytes of
+        // `packet`, valid for them; `n` is a local.
         check(unsafe {
-            sys::srtp_unprotect_rtcp_mki(
+            unprotect(
                 self.ctx.as_ptr(),
                 packet.as_mut_ptr().cast(),
                 &mut n,
