@@ -4,10 +4,10 @@
 //! `cargo bench -p srtp-benches --bench srtp` (add a filter such as `AES_CM_128_HMAC_SHA1_80`
 //! to run fewer).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use srtp_benches::{peers, rtcp_packet, rtp_packet, Peer};
+use srtp_benches::{peers, rtcp_packet, rtp_packet, timed_unprotect};
 use srtp_core::{Profile, MAX_TRAILER_LEN};
 
 const PROFILES: [Profile; 6] = [
@@ -22,8 +22,6 @@ const PROFILES: [Profile; 6] = [
 /// G.711 20 ms (12 + 160 bytes) and a video packet.
 const RTP_SIZES: [usize; 2] = [172, 1212];
 const RTCP_SIZE: usize = 80;
-/// Packets protected ahead of each timed unprotect run.
-const CHUNK: usize = 64;
 
 fn bench(c: &mut Criterion) {
     for profile in PROFILES {
@@ -76,45 +74,6 @@ fn bench(c: &mut Criterion) {
         }
         g.finish();
     }
-}
-
-/// Times `iters` unprotects: packets are protected in chunks outside the timed region, with
-/// ever increasing sequence numbers (and SRTCP indices), so no replay check trips.
-fn timed_unprotect(
-    peer: &mut dyn Peer,
-    len: usize,
-    seq: &mut u16,
-    iters: u64,
-    rtcp: bool,
-) -> Duration {
-    let mut bufs = vec![vec![0u8; len + MAX_TRAILER_LEN]; CHUNK];
-    let mut lens = vec![0usize; CHUNK];
-    let mut total = Duration::ZERO;
-    let mut left = iters as usize;
-    while left > 0 {
-        let n = left.min(CHUNK);
-        for (buf, l) in bufs.iter_mut().zip(&mut lens).take(n) {
-            *seq = seq.wrapping_add(1);
-            if rtcp {
-                rtcp_packet(buf, len);
-            } else {
-                rtp_packet(buf, len, *seq);
-            }
-            *l = peer.protect_into(buf, len, rtcp);
-        }
-        let start = Instant::now();
-        for (buf, &l) in bufs.iter_mut().zip(&lens).take(n) {
-            let out = if rtcp {
-                peer.unprotect_rtcp(&mut buf[..l])
-            } else {
-                peer.unprotect(&mut buf[..l])
-            };
-            std::hint::black_box(out);
-        }
-        total += start.elapsed();
-        left -= n;
-    }
-    total
 }
 
 criterion_group! {

@@ -2,8 +2,12 @@
 //! measured through the same loop on the same packets.
 #![allow(missing_debug_implementations)] // benchmark fixtures, never printed
 
-use libsrtp2_ffi::{Config, Direction, LibSrtp, Suite};
-use srtp_core::{MasterKey, Policy, Profile, Session};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use libsrtp2_ffi::{Api, Config, Direction, LibSrtp, Suite};
+use srtp_core::{MasterKey, Policy, Profile, Session, MAX_TRAILER_LEN};
 
 /// RTP/RTCP protection by one implementation: a sender and a receiver keyed alike.
 pub trait Peer {
@@ -72,27 +76,72 @@ impl Peer for Core {
     }
 }
 
-/// libsrtp2 as Debian ships it (linked from the system; built on NSS).
+/// libsrtp2: the system library (Debian's, built on NSS) or a build loaded beside it.
 pub struct Lib {
+    name: &'static str,
     tx: LibSrtp,
     rx: LibSrtp,
 }
 
 impl Lib {
-    /// A sender/receiver pair for `profile`.
+    /// A sender/receiver pair for `profile` in the system libsrtp2.
     pub fn new(profile: Profile) -> Self {
+        Self::with_api(profile, Api::system(), "libsrtp2-nss")
+    }
+
+    /// A sender/receiver pair for `profile` in libsrtp2 built on OpenSSL, if that build exists
+    /// (`scripts/build-libsrtp2-openssl.sh`, or the path in `LIBSRTP2_OPENSSL`).
+    pub fn openssl(profile: Profile) -> Option<Self> {
+        openssl_api().map(|api| Self::with_api(profile, api, "libsrtp2-openssl"))
+    }
+
+    fn with_api(profile: Profile, api: &'static Api, name: &'static str) -> Self {
         let suite = Suite::try_from(profile).unwrap();
         let m = material(profile);
         Self {
-            tx: LibSrtp::new(&Config::new(suite, Direction::Outbound, &m)).unwrap(),
-            rx: LibSrtp::new(&Config::new(suite, Direction::Inbound, &m)).unwrap(),
+            name,
+            tx: LibSrtp::with_api(api, &Config::new(suite, Direction::Outbound, &m)).unwrap(),
+            rx: LibSrtp::with_api(api, &Config::new(suite, Direction::Inbound, &m)).unwrap(),
         }
     }
 }
 
+/// Where the OpenSSL build of libsrtp2 is expected.
+pub fn openssl_path() -> PathBuf {
+    std::env::var_os("LIBSRTP2_OPENSSL").map_or_else(
+        || {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../target/libsrtp2-openssl/libsrtp2.so.1"
+            ))
+        },
+        PathBuf::from,
+    )
+}
+
+/// The OpenSSL build of libsrtp2, loaded once; says on stderr, once, when it is missing.
+fn openssl_api() -> Option<&'static Api> {
+    static API: OnceLock<Option<&'static Api>> = OnceLock::new();
+    *API.get_or_init(|| {
+        let path = openssl_path();
+        match Api::load(&path, "libsrtp2-openssl") {
+            Ok(api) => {
+                eprintln!("libsrtp2-openssl: {}", path.display());
+                Some(api)
+            }
+            Err(e) => {
+                eprintln!(
+                    "libsrtp2-openssl not measured ({e}): run scripts/build-libsrtp2-openssl.sh"
+                );
+                None
+            }
+        }
+    })
+}
+
 impl Peer for Lib {
     fn name(&self) -> &'static str {
-        "libsrtp2"
+        self.name
     }
     fn protect(&mut self, buf: &mut [u8], len: usize) -> usize {
         self.tx.protect_in_place(buf, len, None).unwrap()
@@ -168,6 +217,9 @@ impl Peer for Webrtc {
 /// Every implementation that supports `profile`.
 pub fn peers(profile: Profile) -> Vec<Box<dyn Peer>> {
     let mut v: Vec<Box<dyn Peer>> = vec![Box::new(Core::new(profile)), Box::new(Lib::new(profile))];
+    if let Some(l) = Lib::openssl(profile) {
+        v.push(Box::new(l));
+    }
     if let Some(w) = Webrtc::new(profile) {
         v.push(Box::new(w));
     }
@@ -192,4 +244,77 @@ pub fn rtcp_packet(buf: &mut [u8], len: usize) {
     for (i, b) in buf[8..len].iter_mut().enumerate() {
         *b = i as u8;
     }
+}
+
+/// Packets protected ahead of each timed unprotect run: few enough to stay in L1/L2.
+const CHUNK: usize = 64;
+
+/// Times `iters` unprotects of `len`-byte packets (RTCP if `rtcp`): packets are protected in
+/// chunks outside the timed region, with ever increasing sequence numbers (and SRTCP
+/// indices), so no replay check trips. `seq` carries on across calls.
+pub fn timed_unprotect(
+    peer: &mut dyn Peer,
+    len: usize,
+    seq: &mut u16,
+    iters: u64,
+    rtcp: bool,
+) -> Duration {
+    let mut bufs = vec![vec![0u8; len + MAX_TRAILER_LEN]; CHUNK];
+    let mut lens = vec![0usize; CHUNK];
+    let mut total = Duration::ZERO;
+    let mut left = iters as usize;
+    while left > 0 {
+        let n = left.min(CHUNK);
+        for (buf, l) in bufs.iter_mut().zip(&mut lens).take(n) {
+            *seq = seq.wrapping_add(1);
+            if rtcp {
+                rtcp_packet(buf, len);
+            } else {
+                rtp_packet(buf, len, *seq);
+            }
+            *l = peer.protect_into(buf, len, rtcp);
+        }
+        let start = Instant::now();
+        for (buf, &l) in bufs.iter_mut().zip(&lens).take(n) {
+            let out = if rtcp {
+                peer.unprotect_rtcp(&mut buf[..l])
+            } else {
+                peer.unprotect(&mut buf[..l])
+            };
+            std::hint::black_box(out);
+        }
+        total += start.elapsed();
+        left -= n;
+    }
+    total
+}
+
+/// Times `iters` protects of one `len`-byte packet (RTCP if `rtcp`), its sequence number
+/// moving on each time.
+pub fn timed_protect(
+    peer: &mut dyn Peer,
+    len: usize,
+    seq: &mut u16,
+    iters: u64,
+    rtcp: bool,
+) -> Duration {
+    let mut buf = vec![0u8; len + MAX_TRAILER_LEN];
+    if rtcp {
+        rtcp_packet(&mut buf, len);
+    } else {
+        rtp_packet(&mut buf, len, *seq);
+    }
+    let start = Instant::now();
+    for _ in 0..iters {
+        *seq = seq.wrapping_add(1);
+        buf[2..4].copy_from_slice(&seq.to_be_bytes());
+        let n = if rtcp {
+            buf[2..4].copy_from_slice(&((len / 4 - 1) as u16).to_be_bytes());
+            peer.protect_rtcp(&mut buf, len)
+        } else {
+            peer.protect(&mut buf, len)
+        };
+        std::hint::black_box(n);
+    }
+    start.elapsed()
 }

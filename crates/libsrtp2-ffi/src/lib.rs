@@ -23,6 +23,7 @@
 //! libsrtp reads the packet through `uint32_t` pointers and assumes 32-bit alignment; buffers
 //! from the global allocator (a `Vec<u8>`) always are, on the platforms this is tested on.
 
+use core::ffi::{c_int, c_uint, c_void};
 use core::fmt;
 use core::ptr::NonNull;
 use std::sync::OnceLock;
@@ -602,12 +603,156 @@ impl Config {
     }
 }
 
-/// `srtp_init` once per process; its status is remembered.
-fn init() -> Result<(), Error> {
-    static INIT: OnceLock<sys::srtp_err_status_t> = OnceLock::new();
-    // SAFETY: `srtp_init` takes no arguments; OnceLock runs it once, before any session is
-    // created, as libsrtp requires.
-    check(*INIT.get_or_init(|| unsafe { sys::srtp_init() }))
+/// The libsrtp2 entry points a session uses, as function pointers: either the system library
+/// this crate links ([`Api::system`]), or another build of libsrtp2 loaded beside it
+/// ([`Api::load`]), such as one built on OpenSSL for the benchmarks.
+pub struct Api {
+    name: String,
+    init_status: OnceLock<sys::srtp_err_status_t>,
+    init: unsafe extern "C" fn() -> sys::srtp_err_status_t,
+    create:
+        unsafe extern "C" fn(*mut sys::srtp_t, *const sys::srtp_policy_t) -> sys::srtp_err_status_t,
+    dealloc: unsafe extern "C" fn(sys::srtp_t) -> sys::srtp_err_status_t,
+    protect_mki: ProtectFn,
+    protect_rtcp_mki: ProtectFn,
+    unprotect_mki: UnprotectFn,
+    unprotect_rtcp_mki: UnprotectFn,
+    trailer_len: TrailerFn,
+    rtcp_trailer_len: TrailerFn,
+    set_stream_roc: unsafe extern "C" fn(sys::srtp_t, u32, u32) -> sys::srtp_err_status_t,
+    get_stream_roc: unsafe extern "C" fn(sys::srtp_t, u32, *mut u32) -> sys::srtp_err_status_t,
+}
+
+type ProtectFn = unsafe extern "C" fn(
+    sys::srtp_t,
+    *mut c_void,
+    *mut c_int,
+    c_uint,
+    c_uint,
+) -> sys::srtp_err_status_t;
+type UnprotectFn =
+    unsafe extern "C" fn(sys::srtp_t, *mut c_void, *mut c_int, c_uint) -> sys::srtp_err_status_t;
+type TrailerFn =
+    unsafe extern "C" fn(sys::srtp_t, c_uint, c_uint, *mut c_uint) -> sys::srtp_err_status_t;
+
+impl fmt::Debug for Api {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Api")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+mod dl {
+    use core::ffi::{c_char, c_int, c_void};
+    pub const RTLD_NOW: c_int = 2;
+    /// Resolve the library's own references to itself first, not to the system libsrtp2
+    /// already linked into the process (glibc).
+    pub const RTLD_DEEPBIND: c_int = 8;
+    extern "C" {
+        pub fn dlopen(filename: *const c_char, flags: c_int) -> *mut c_void;
+        pub fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
+        pub fn dlerror() -> *const c_char;
+    }
+}
+
+impl Api {
+    /// The libsrtp2 this crate links: the system's (Debian's build uses NSS).
+    pub fn system() -> &'static Api {
+        static SYSTEM: OnceLock<Api> = OnceLock::new();
+        SYSTEM.get_or_init(|| Api {
+            name: "libsrtp2 (system)".into(),
+            init_status: OnceLock::new(),
+            init: sys::srtp_init,
+            create: sys::srtp_create,
+            dealloc: sys::srtp_dealloc,
+            protect_mki: sys::srtp_protect_mki,
+            protect_rtcp_mki: sys::srtp_protect_rtcp_mki,
+            unprotect_mki: sys::srtp_unprotect_mki,
+            unprotect_rtcp_mki: sys::srtp_unprotect_rtcp_mki,
+            trailer_len: sys::srtp_get_protect_trailer_length,
+            rtcp_trailer_len: sys::srtp_get_protect_rtcp_trailer_length,
+            set_stream_roc: sys::srtp_set_stream_roc,
+            get_stream_roc: sys::srtp_get_stream_roc,
+        })
+    }
+
+    /// Loads another build of libsrtp2 2.x (for example `target/libsrtp2-openssl/libsrtp2.so.1`,
+    /// made by `scripts/build-libsrtp2-openssl.sh`) beside the system one, with its own symbols
+    /// bound first. The library stays loaded for the life of the process.
+    ///
+    /// # Errors
+    /// The loader's message if the file cannot be loaded or lacks a libsrtp2 symbol.
+    pub fn load(path: &std::path::Path, name: &str) -> Result<&'static Api, String> {
+        use std::os::unix::ffi::OsStrExt;
+        let cpath =
+            std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
+        // SAFETY: `cpath` is a NUL-terminated path; dlopen has no other preconditions.
+        let handle = unsafe { dl::dlopen(cpath.as_ptr(), dl::RTLD_NOW | dl::RTLD_DEEPBIND) };
+        if handle.is_null() {
+            return Err(format!("{}: {}", path.display(), last_dl_error()));
+        }
+        let sym = |name: &str| -> Result<*mut c_void, String> {
+            let cname = std::ffi::CString::new(name).expect("no NUL in symbol names");
+            // SAFETY: `handle` is a live library handle (never closed); `cname` is NUL-terminated.
+            let p = unsafe { dl::dlsym(handle, cname.as_ptr()) };
+            if p.is_null() {
+                Err(format!("{}: no symbol {name}", path.display()))
+            } else {
+                Ok(p)
+            }
+        };
+        #[allow(clippy::missing_transmute_annotations)]
+        // SAFETY: each symbol is the libsrtp2 2.x function of that name, whose C signature is
+        // the one declared in `sys` for the linked library and repeated in the field's type; a
+        // data pointer and a function pointer have the same size and representation on the
+        // platforms glibc's dlsym serves.
+        let api = unsafe {
+            Api {
+                name: name.to_owned(),
+                init_status: OnceLock::new(),
+                init: core::mem::transmute(sym("srtp_init")?),
+                create: core::mem::transmute(sym("srtp_create")?),
+                dealloc: core::mem::transmute(sym("srtp_dealloc")?),
+                protect_mki: core::mem::transmute(sym("srtp_protect_mki")?),
+                protect_rtcp_mki: core::mem::transmute(sym("srtp_protect_rtcp_mki")?),
+                unprotect_mki: core::mem::transmute(sym("srtp_unprotect_mki")?),
+                unprotect_rtcp_mki: core::mem::transmute(sym("srtp_unprotect_rtcp_mki")?),
+                trailer_len: core::mem::transmute(sym("srtp_get_protect_trailer_length")?),
+                rtcp_trailer_len: core::mem::transmute(sym(
+                    "srtp_get_protect_rtcp_trailer_length",
+                )?),
+                set_stream_roc: core::mem::transmute(sym("srtp_set_stream_roc")?),
+                get_stream_roc: core::mem::transmute(sym("srtp_get_stream_roc")?),
+            }
+        };
+        Ok(Box::leak(Box::new(api)))
+    }
+
+    /// What this library is called in reports.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `srtp_init` once per library; its status is remembered.
+    fn init(&self) -> Result<(), Error> {
+        // SAFETY: `srtp_init` takes no arguments; the OnceLock runs it once per library,
+        // before any of its sessions is created, as libsrtp requires.
+        check(*self.init_status.get_or_init(|| unsafe { (self.init)() }))
+    }
+}
+
+fn last_dl_error() -> String {
+    // SAFETY: dlerror returns NULL or a NUL-terminated message valid until the next dl call.
+    let e = unsafe { dl::dlerror() };
+    if e.is_null() {
+        "unknown loader error".into()
+    } else {
+        // SAFETY: non-NULL, NUL-terminated, read before any other dl call.
+        unsafe { std::ffi::CStr::from_ptr(e) }
+            .to_string_lossy()
+            .into_owned()
+    }
 }
 
 /// Which packets a per-packet call is for: it picks the libsrtp function and the room left
@@ -623,6 +768,7 @@ enum Kind {
 /// The per-packet calls do not allocate: the `_in_place` ones work in the caller's buffer,
 /// the `Vec` ones reuse its capacity after the first call.
 pub struct LibSrtp {
+    api: &'static Api,
     ctx: NonNull<sys::srtp_ctx_t>,
     suite: Suite,
     direction: Direction,
@@ -650,7 +796,15 @@ impl LibSrtp {
     /// [`Error::Config`] for what libsrtp cannot express (no key, wrong key length, mixed MKI
     /// lengths), [`Error::Srtp`] if libsrtp refuses the policy.
     pub fn new(config: &Config) -> Result<Self, Error> {
-        init()?;
+        Self::with_api(Api::system(), config)
+    }
+
+    /// Creates the session in the given libsrtp2 build (see [`Api::load`]).
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn with_api(api: &'static Api, config: &Config) -> Result<Self, Error> {
+        api.init()?;
         let suite = config.suite;
         let keys = &config.keys;
         if keys.is_empty() || keys.len() > sys::SRTP_MAX_NUM_MASTER_KEYS {
@@ -739,7 +893,7 @@ impl LibSrtp {
         // material of the suite's length, MKIs of `mki_size` bytes, the array of
         // `num_master_keys` key pointers) point into the vectors above, all alive until after
         // this call; `next` is NULL. libsrtp writes the new session into `ctx`.
-        let status = unsafe { sys::srtp_create(&mut ctx, &policy) };
+        let status = unsafe { (api.create)(&mut ctx, &policy) };
         drop((key_ptrs, master_keys, mkis));
         for k in &mut material {
             k.fill(0);
@@ -747,6 +901,7 @@ impl LibSrtp {
         check(status)?;
         let ctx = NonNull::new(ctx).ok_or(Error::Srtp(Status::FAIL))?;
         let mut session = Self {
+            api,
             ctx,
             suite,
             direction: config.direction,
@@ -764,13 +919,8 @@ impl LibSrtp {
                 // locals.
                 let (a, b) = unsafe {
                     (
-                        sys::srtp_get_protect_trailer_length(
-                            ctx.as_ptr(),
-                            use_mki.into(),
-                            i as u32,
-                            &mut rtp_len,
-                        ),
-                        sys::srtp_get_protect_rtcp_trailer_length(
+                        (api.trailer_len)(ctx.as_ptr(), use_mki.into(), i as u32, &mut rtp_len),
+                        (api.rtcp_trailer_len)(
                             ctx.as_ptr(),
                             use_mki.into(),
                             i as u32,
@@ -951,8 +1101,8 @@ impl LibSrtp {
         let (use_mki, idx) = self.mki_args(mki_index)?;
         let mut n = self.len_arg(buf, len, self.trailer(kind))?;
         let protect = match kind {
-            Kind::Rtp => sys::srtp_protect_mki,
-            Kind::Rtcp => sys::srtp_protect_rtcp_mki,
+            Kind::Rtp => self.api.protect_mki,
+            Kind::Rtcp => self.api.protect_rtcp_mki,
         };
         // SAFETY: `ctx` is a live session; `protect` is `srtp_protect_mki` or
         // `srtp_protect_rtcp_mki`, as `kind` says; `buf` is valid for `len` bytes of packet
@@ -984,8 +1134,8 @@ impl LibSrtp {
     fn unprotect_slice(&mut self, kind: Kind, packet: &mut [u8]) -> Result<usize, Error> {
         let mut n = self.len_arg(packet, packet.len(), 0)?;
         let unprotect = match kind {
-            Kind::Rtp => sys::srtp_unprotect_mki,
-            Kind::Rtcp => sys::srtp_unprotect_rtcp_mki,
+            Kind::Rtp => self.api.unprotect_mki,
+            Kind::Rtcp => self.api.unprotect_rtcp_mki,
         };
         // SAFETY: `ctx` is a live session; `unprotect` is `srtp_unprotect_mki` or
         // `srtp_unprotect_rtcp_mki`, which read and write only within the `n` bytes of
@@ -1007,7 +1157,7 @@ impl LibSrtp {
     /// `bad_param` if the session has no stream for `ssrc` yet.
     pub fn set_stream_roc(&mut self, ssrc: u32, roc: u32) -> Result<(), Error> {
         // SAFETY: `ctx` is a live session; the call takes only integers.
-        check(unsafe { sys::srtp_set_stream_roc(self.ctx.as_ptr(), ssrc, roc) })
+        check(unsafe { (self.api.set_stream_roc)(self.ctx.as_ptr(), ssrc, roc) })
     }
 
     /// The rollover counter of `ssrc` (`srtp_get_stream_roc`).
@@ -1017,7 +1167,7 @@ impl LibSrtp {
     pub fn stream_roc(&self, ssrc: u32) -> Result<u32, Error> {
         let mut roc = 0;
         // SAFETY: `ctx` is a live session; `roc` is a local it writes.
-        check(unsafe { sys::srtp_get_stream_roc(self.ctx.as_ptr(), ssrc, &mut roc) })?;
+        check(unsafe { (self.api.get_stream_roc)(self.ctx.as_ptr(), ssrc, &mut roc) })?;
         Ok(roc)
     }
 
@@ -1051,7 +1201,7 @@ impl Drop for LibSrtp {
     fn drop(&mut self) {
         // SAFETY: `ctx` came from a successful srtp_create and is deallocated only here, once.
         unsafe {
-            sys::srtp_dealloc(self.ctx.as_ptr());
+            (self.api.dealloc)(self.ctx.as_ptr());
         }
     }
 }

@@ -59,7 +59,7 @@ impl<T> StreamTable<T> {
     pub(crate) fn entry(&mut self, ssrc: u32, make: impl FnOnce() -> T) -> &mut T {
         self.clock += 1;
         let now = self.clock;
-        if !self.map.contains_key(&ssrc) && self.map.len() >= self.cap {
+        if self.map.len() >= self.cap && !self.map.contains_key(&ssrc) {
             self.evict_one();
         }
         let e = self.map.entry(ssrc).or_insert_with(|| (make(), now));

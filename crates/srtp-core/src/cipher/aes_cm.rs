@@ -1,7 +1,7 @@
 //! AES in counter mode (RFC 3711 §4.1.1, RFC 6188 §3) for packets and for the key derivation
 //! PRF.
 
-use aes::cipher::{generic_array::GenericArray, BlockEncrypt, KeyInit};
+use aes::cipher::{Array, BlockCipherEncrypt, KeyInit};
 use aes::{Aes128Enc, Aes192Enc, Aes256Enc};
 
 /// Counter blocks encrypted per call into the block cipher: AES-NI pipelines eight.
@@ -22,9 +22,9 @@ impl AesCm {
     /// On any other key length; callers pass lengths fixed by the profile.
     pub(crate) fn new(key: &[u8]) -> Self {
         match key.len() {
-            16 => Self::Aes128(Aes128Enc::new(GenericArray::from_slice(key))),
-            24 => Self::Aes192(Aes192Enc::new(GenericArray::from_slice(key))),
-            32 => Self::Aes256(Aes256Enc::new(GenericArray::from_slice(key))),
+            16 => Self::Aes128(Aes128Enc::new_from_slice(key).expect("16 bytes")),
+            24 => Self::Aes192(Aes192Enc::new_from_slice(key).expect("24 bytes")),
+            32 => Self::Aes256(Aes256Enc::new_from_slice(key).expect("32 bytes")),
             n => panic!("AES key of {n} bytes"),
         }
     }
@@ -32,7 +32,7 @@ impl AesCm {
     /// XORs `data` with the keystream that starts at counter block `iv` (whose last two bytes
     /// are zero and count the blocks, RFC 3711 §4.1.1).
     pub(crate) fn apply_keystream(&self, iv: &[u8; 16], data: &mut [u8]) {
-        let mut blocks = [GenericArray::default(); PAR_BLOCKS];
+        let mut blocks = [Array::default(); PAR_BLOCKS];
         let mut counter: u16 = 0;
         for chunk in data.chunks_mut(PAR_BLOCKS * 16) {
             let n = chunk.len().div_ceil(16);
