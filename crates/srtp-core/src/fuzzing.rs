@@ -79,8 +79,13 @@ pub fn sdes(data: &[u8]) {
         return;
     };
     if let Ok(attr) = text.parse::<CryptoAttribute>() {
-        let again: CryptoAttribute = attr.to_string().parse().expect("formatted line parses");
-        assert_eq!(again.to_string(), attr.to_string());
+        let line = attr.to_string();
+        // The canonical form may be longer than the input (padding, spelled-out parameters);
+        // past the parser's length cap it is refused by design, not by mistake.
+        if line.len() <= crate::sdes::MAX_LINE_LEN {
+            let again: CryptoAttribute = line.parse().expect("formatted line parses");
+            assert_eq!(again.to_string(), line);
+        }
         let _ = attr.policy();
     }
 }
