@@ -1,0 +1,780 @@
+//! The sans-IO relay engine: packets and time in; transmits, events and the next deadline out.
+//!
+//! The engine owns no socket, reads no clock and spawns nothing. The I/O layer gives it each
+//! received datagram with the local socket it arrived on, the source address and `now`; the
+//! engine works on the datagram in place (verify, decrypt, encrypt) and says where to send the
+//! result. Timers (inactivity, the bridge's own RTCP) run from [`Engine::handle_timeout`].
+//!
+//! ```
+//! use std::time::Instant;
+//! use srtp_relay::engine::{CallSpec, Engine, EngineConfig, LegSpec, Mode, Security, SocketId};
+//!
+//! let mut engine = Engine::new(EngineConfig::default(), Instant::now());
+//! let leg = |s| LegSpec::new(SocketId(s), Security::Plain);
+//! let call = engine
+//!     .create_call(CallSpec { mode: Mode::PassThrough { verify: false }, legs: [leg(1), leg(2)] }, Instant::now())
+//!     .unwrap();
+//! assert_eq!(engine.calls().count(), 1);
+//! # let _ = call;
+//! ```
+
+mod call;
+mod policy;
+mod ports;
+mod stats;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use srtp_core::{Error as SrtpError, Session, MAX_TRAILER_LEN};
+
+pub use call::{
+    CallId, CallSpec, Channel, Latching, LegSpec, LegUpdate, MediaDirection, Mode, Security,
+    SocketId,
+};
+pub use policy::{gateway_media, EncryptionLevel, GatewayMedia, SrtpMode};
+pub use ports::{PortPool, DEFAULT_PORT_GUARD};
+pub use stats::{Counters, DropReason, Drops, LegStats};
+
+use crate::EngineError;
+
+/// Bytes past a datagram that the engine may write into (the SRTP trailer when it encrypts).
+pub const TAIL_ROOM: usize = MAX_TRAILER_LEN;
+
+/// Engine settings.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// A leg that receives nothing for this long ends its call. Default 60 s.
+    pub inactivity: Duration,
+    /// A bridge sends its own RTCP toward the client leg when nothing was sent there for this
+    /// long. Default 5 s (clients may end a call after 30 s without RTCP).
+    pub bridge_rtcp_interval: Duration,
+    /// How often timers are checked. Default 1 s.
+    pub sweep_interval: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            inactivity: Duration::from_secs(60),
+            bridge_rtcp_interval: Duration::from_secs(5),
+            sweep_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Where to send a processed datagram: its bytes are the first `len` bytes of the buffer the
+/// engine was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// The local socket to send from.
+    pub socket: SocketId,
+    /// The destination.
+    pub destination: SocketAddr,
+    /// Length of the datagram.
+    pub len: usize,
+}
+
+/// A datagram the engine makes itself (the bridge's RTCP).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnedTransmit {
+    /// The local socket to send from.
+    pub socket: SocketId,
+    /// The destination.
+    pub destination: SocketAddr,
+    /// The datagram.
+    pub data: Vec<u8>,
+}
+
+/// Something the I/O layer or the operator should know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A leg learnt or changed its remote address.
+    Latched {
+        /// The call.
+        call: CallId,
+        /// 0 or 1.
+        leg: usize,
+        /// RTP or RTCP.
+        channel: Channel,
+        /// The new remote address.
+        remote: SocketAddr,
+    },
+    /// A call ended by itself; its sockets are free to close.
+    CallEnded {
+        /// The call.
+        call: CallId,
+        /// Why.
+        reason: EndReason,
+        /// The local sockets the call used.
+        sockets: Vec<SocketId>,
+        /// The legs' final statistics.
+        stats: [LegStats; 2],
+    },
+}
+
+/// Why a call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// A leg received nothing for the inactivity timeout.
+    Inactivity {
+        /// The silent leg.
+        leg: usize,
+    },
+}
+
+/// A snapshot of a call for queries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallInfo {
+    /// The call.
+    pub id: CallId,
+    /// Its mode.
+    pub mode: Mode,
+    /// Per leg: the current remote RTP and RTCP addresses, direction, whether SRTP, stats.
+    pub legs: [LegInfo; 2],
+}
+
+/// A snapshot of one leg. Never contains key material.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LegInfo {
+    /// Current remote RTP address.
+    pub remote_rtp: Option<SocketAddr>,
+    /// Current remote RTCP address.
+    pub remote_rtcp: Option<SocketAddr>,
+    /// The endpoint's media direction.
+    pub direction: MediaDirection,
+    /// Whether the leg carries SRTP.
+    pub srtp: bool,
+    /// Whether RTCP shares the RTP port.
+    pub rtcp_mux: bool,
+    /// Counters and last activity.
+    pub stats: LegStats,
+}
+
+/// The relay engine: every call of one worker.
+#[derive(Debug)]
+pub struct Engine {
+    config: EngineConfig,
+    calls: HashMap<CallId, Call>,
+    sockets: HashMap<SocketId, (CallId, usize, Channel)>,
+    events: VecDeque<Event>,
+    transmits: VecDeque<OwnedTransmit>,
+    next_id: u64,
+    next_sweep: Instant,
+    /// Counters of calls that ended, so process totals survive them.
+    retired: Counters,
+    /// Datagrams on sockets that belong to no call.
+    unrouted: u64,
+    /// Scratch space for verifying pass-through packets without touching them.
+    scratch: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct Call {
+    mode: Mode,
+    legs: [Leg; 2],
+    /// For bridges: when RTCP last went toward the client leg, and the SSRC to send as.
+    bridge: Option<BridgeRtcp>,
+}
+
+#[derive(Debug)]
+struct BridgeRtcp {
+    last_sent: Instant,
+    ssrc: u32,
+}
+
+#[derive(Debug)]
+struct Leg {
+    rtp: SocketId,
+    rtcp: Option<SocketId>,
+    configured: Option<SocketAddr>,
+    remote_rtp: Option<SocketAddr>,
+    remote_rtcp: Option<SocketAddr>,
+    latching: Latching,
+    /// A new source seen on a learning leg, and how many packets in a row came from it.
+    candidate: Option<(SocketAddr, u32)>,
+    crypto: Option<Crypto>,
+    direction: MediaDirection,
+    counters: Counters,
+    last_activity: Instant,
+    /// The last SSRC this leg received, for the bridge's own RTCP.
+    last_ssrc: Option<u32>,
+}
+
+struct Crypto {
+    rx: Session,
+    tx: Session,
+}
+
+impl std::fmt::Debug for Crypto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Crypto")
+            .field("profile", &self.rx.profile())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine with no calls.
+    pub fn new(config: EngineConfig, now: Instant) -> Self {
+        Self {
+            next_sweep: now + config.sweep_interval,
+            config,
+            calls: HashMap::new(),
+            sockets: HashMap::new(),
+            events: VecDeque::new(),
+            transmits: VecDeque::new(),
+            next_id: 1,
+            retired: Counters::default(),
+            unrouted: 0,
+            scratch: vec![0; 2048 + TAIL_ROOM],
+        }
+    }
+
+    /// Creates a call on the given local sockets.
+    ///
+    /// # Errors
+    /// [`EngineError::PolicyForbids`] or [`EngineError::LegSecurity`] when the legs' security
+    /// does not fit the mode and policy; [`EngineError::Srtp`] for keys srtp-core refuses;
+    /// [`EngineError::SocketInUse`] when a socket already serves a call.
+    pub fn create_call(&mut self, spec: CallSpec, now: Instant) -> Result<CallId, EngineError> {
+        check_security(&spec)?;
+        for leg in &spec.legs {
+            for s in std::iter::once(leg.rtp).chain(leg.rtcp) {
+                if self.sockets.contains_key(&s) {
+                    return Err(EngineError::SocketInUse(s));
+                }
+            }
+        }
+        let keep_keys = match spec.mode {
+            Mode::PassThrough { verify } => verify,
+            Mode::Transcrypt | Mode::Bridge { .. } => true,
+        };
+        let mut legs = Vec::with_capacity(2);
+        for (i, l) in spec.legs.into_iter().enumerate() {
+            let crypto = match (&l.security, keep_keys) {
+                (Security::Srtp { inbound, outbound }, true) => Some(Crypto {
+                    rx: Session::new(inbound)
+                        .map_err(|source| EngineError::Srtp { leg: i, source })?,
+                    tx: Session::new(outbound)
+                        .map_err(|source| EngineError::Srtp { leg: i, source })?,
+                }),
+                _ => None,
+            };
+            let remote_rtcp = l.remote_rtcp.or_else(|| {
+                l.remote.map(|r| match l.rtcp {
+                    None => r,
+                    Some(_) => SocketAddr::new(r.ip(), r.port().wrapping_add(1)),
+                })
+            });
+            legs.push(Leg {
+                rtp: l.rtp,
+                rtcp: l.rtcp,
+                configured: l.remote,
+                remote_rtp: l.remote,
+                remote_rtcp,
+                latching: l.latching,
+                candidate: None,
+                crypto,
+                direction: l.direction,
+                counters: Counters::default(),
+                last_activity: now,
+                last_ssrc: None,
+            });
+        }
+        let legs: [Leg; 2] = legs.try_into().expect("two legs");
+        let id = CallId(self.next_id);
+        self.next_id += 1;
+        for (i, leg) in legs.iter().enumerate() {
+            self.sockets.insert(leg.rtp, (id, i, Channel::Rtp));
+            if let Some(s) = leg.rtcp {
+                self.sockets.insert(s, (id, i, Channel::Rtcp));
+            }
+        }
+        let bridge = matches!(spec.mode, Mode::Bridge { .. }).then(|| BridgeRtcp {
+            last_sent: now,
+            ssrc: 0x5352_0000 ^ (id.0 as u32).wrapping_mul(0x9E37_79B9),
+        });
+        self.calls.insert(
+            id,
+            Call {
+                mode: spec.mode,
+                legs,
+                bridge,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Changes a leg of a running call: remote address, keys (streams continue without a
+    /// restart of their index), direction.
+    ///
+    /// # Errors
+    /// [`EngineError::UnknownCall`]; [`EngineError::LegSecurity`] for keys on a plain leg;
+    /// [`EngineError::Srtp`] for keys srtp-core refuses (nothing changes then).
+    pub fn update_call(
+        &mut self,
+        id: CallId,
+        leg: usize,
+        update: LegUpdate,
+    ) -> Result<(), EngineError> {
+        let call = self
+            .calls
+            .get_mut(&id)
+            .ok_or(EngineError::UnknownCall(id))?;
+        let l = call.legs.get_mut(leg).ok_or(EngineError::LegSecurity {
+            leg,
+            reason: "a call has legs 0 and 1",
+        })?;
+        if update.inbound_keys.is_some() || update.outbound_keys.is_some() {
+            let Some(c) = l.crypto.as_mut() else {
+                return Err(EngineError::LegSecurity {
+                    leg,
+                    reason: "keys given for a leg that does not decrypt",
+                });
+            };
+            if let Some(k) = &update.inbound_keys {
+                c.rx.rekey(k)
+                    .map_err(|source| EngineError::Srtp { leg, source })?;
+            }
+            if let Some(k) = &update.outbound_keys {
+                c.tx.rekey(k)
+                    .map_err(|source| EngineError::Srtp { leg, source })?;
+            }
+        }
+        if let Some(r) = update.remote {
+            l.configured = Some(r);
+            l.remote_rtp = Some(r);
+            l.remote_rtcp = Some(match l.rtcp {
+                None => r,
+                Some(_) => SocketAddr::new(r.ip(), r.port().wrapping_add(1)),
+            });
+            l.candidate = None;
+        }
+        if let Some(r) = update.remote_rtcp {
+            l.remote_rtcp = Some(r);
+        }
+        if let Some(d) = update.direction {
+            l.direction = d;
+        }
+        Ok(())
+    }
+
+    /// Ends a call and returns its local sockets (to close) and final statistics.
+    ///
+    /// # Errors
+    /// [`EngineError::UnknownCall`].
+    pub fn delete_call(
+        &mut self,
+        id: CallId,
+    ) -> Result<(Vec<SocketId>, [LegStats; 2]), EngineError> {
+        self.remove(id).ok_or(EngineError::UnknownCall(id))
+    }
+
+    /// A snapshot of a call.
+    pub fn call(&self, id: CallId) -> Option<CallInfo> {
+        let c = self.calls.get(&id)?;
+        Some(CallInfo {
+            id,
+            mode: c.mode,
+            legs: [leg_info(&c.legs[0]), leg_info(&c.legs[1])],
+        })
+    }
+
+    /// The ids of all calls.
+    pub fn calls(&self) -> impl Iterator<Item = CallId> + '_ {
+        self.calls.keys().copied()
+    }
+
+    /// Process totals: every leg of every call, live or ended.
+    pub fn totals(&self) -> Counters {
+        let mut t = self.retired;
+        for c in self.calls.values() {
+            for l in &c.legs {
+                t.add(&l.counters);
+            }
+        }
+        t
+    }
+
+    /// Datagrams that arrived on sockets belonging to no call.
+    pub fn unrouted(&self) -> u64 {
+        self.unrouted
+    }
+
+    /// Processes one datagram received on `socket` from `from`: `buf[..len]` is the datagram
+    /// and `buf` must have [`TAIL_ROOM`] bytes more, which encryption may use. Returns where
+    /// to send the result (now in `buf`), or `None` when the packet is dropped (and counted).
+    pub fn handle(
+        &mut self,
+        now: Instant,
+        socket: SocketId,
+        from: SocketAddr,
+        buf: &mut [u8],
+        len: usize,
+    ) -> Option<Transmit> {
+        let Some(&(id, i, channel)) = self.sockets.get(&socket) else {
+            self.unrouted += 1;
+            return None;
+        };
+        let call = self.calls.get_mut(&id)?;
+        let (first, second) = call.legs.split_at_mut(1);
+        let (a, b) = if i == 0 {
+            (&mut first[0], &mut second[0])
+        } else {
+            (&mut second[0], &mut first[0])
+        };
+        a.counters.packets_in += 1;
+        a.counters.bytes_in += len as u64;
+        let len = len.min(buf.len().saturating_sub(TAIL_ROOM));
+        let packet = &buf[..len];
+
+        let rtcp = match channel {
+            Channel::Rtcp => true,
+            Channel::Rtp => {
+                a.rtcp.is_none() && packet.len() >= 2 && (192..=223).contains(&packet[1])
+            }
+        };
+        let min = if rtcp { 8 } else { 12 };
+        if packet.len() < min || packet[0] >> 6 != 2 {
+            a.counters.drops.count(DropReason::Malformed);
+            return None;
+        }
+        let channel = if rtcp { Channel::Rtcp } else { Channel::Rtp };
+
+        // Inbound: authenticate (and decrypt) first where keys allow, else check the source.
+        let mut plain_len = len;
+        let authenticated = match (&mut a.crypto, call.mode) {
+            (Some(c), Mode::PassThrough { .. }) => {
+                let scratch = &mut self.scratch[..len];
+                scratch.copy_from_slice(&buf[..len]);
+                let r = if rtcp {
+                    c.rx.unprotect_rtcp(scratch).map(|_| ())
+                } else {
+                    c.rx.unprotect_rtp(scratch).map(|_| ())
+                };
+                if let Err(e) = r {
+                    a.counters.drops.count(drop_reason(e));
+                    return None;
+                }
+                true
+            }
+            (Some(c), _) => {
+                let r = if rtcp {
+                    c.rx.unprotect_rtcp(&mut buf[..len]).map(|p| p.len())
+                } else {
+                    c.rx.unprotect_rtp(&mut buf[..len]).map(|p| p.len())
+                };
+                match r {
+                    Ok(n) => plain_len = n,
+                    Err(e) => {
+                        a.counters.drops.count(drop_reason(e));
+                        return None;
+                    }
+                }
+                true
+            }
+            (None, _) => false,
+        };
+        if authenticated {
+            if a.remote(channel) != Some(from) {
+                a.set_remote(channel, from);
+                self.events.push_back(Event::Latched {
+                    call: id,
+                    leg: i,
+                    channel,
+                    remote: from,
+                });
+            }
+        } else if let Some(moved) = a.accept_source(channel, from) {
+            if !moved {
+                a.counters.drops.count(DropReason::UnknownSource);
+                return None;
+            }
+            self.events.push_back(Event::Latched {
+                call: id,
+                leg: i,
+                channel,
+                remote: from,
+            });
+        }
+        a.last_activity = now;
+        if !rtcp {
+            a.last_ssrc = Some(u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]));
+        }
+
+        // Direction: RTP flows only from a sending to a receiving endpoint; RTCP always.
+        if !rtcp && !(a.direction.sends() && b.direction.receives()) {
+            a.counters.drops.count(DropReason::Policy);
+            return None;
+        }
+        let Some(destination) = b.remote(channel) else {
+            a.counters.drops.count(DropReason::Policy);
+            return None;
+        };
+
+        // Outbound.
+        let out_len = match (&mut b.crypto, call.mode) {
+            (Some(c), Mode::Transcrypt | Mode::Bridge { .. }) => {
+                let r = if rtcp {
+                    c.tx.protect_rtcp(&mut buf[..plain_len + TAIL_ROOM], plain_len)
+                } else {
+                    c.tx.protect_rtp(&mut buf[..plain_len + TAIL_ROOM], plain_len)
+                };
+                match r {
+                    Ok(n) => n,
+                    Err(_) => {
+                        a.counters.drops.count(DropReason::Policy);
+                        return None;
+                    }
+                }
+            }
+            _ => plain_len,
+        };
+        b.counters.packets_out += 1;
+        b.counters.bytes_out += out_len as u64;
+        if rtcp && i == 1 {
+            if let Some(br) = call.bridge.as_mut() {
+                br.last_sent = now;
+            }
+        }
+        Some(Transmit {
+            socket: if rtcp { b.rtcp.unwrap_or(b.rtp) } else { b.rtp },
+            destination,
+            len: out_len,
+        })
+    }
+
+    /// The next time [`handle_timeout`](Self::handle_timeout) has work.
+    pub fn poll_timeout(&self) -> Instant {
+        self.next_sweep
+    }
+
+    /// Runs the timers due at `now`: ends inactive calls, sends the bridges' own RTCP.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if now < self.next_sweep {
+            return;
+        }
+        self.next_sweep = now + self.config.sweep_interval;
+        let mut ended = Vec::new();
+        for (&id, call) in &mut self.calls {
+            if let Some(leg) = (0..2).find(|&l| {
+                now.saturating_duration_since(call.legs[l].last_activity) >= self.config.inactivity
+            }) {
+                ended.push((id, leg));
+                continue;
+            }
+            if let Some(br) = call.bridge.as_mut() {
+                if now.saturating_duration_since(br.last_sent) >= self.config.bridge_rtcp_interval {
+                    br.last_sent = now;
+                    let ssrc = call.legs[1].last_ssrc.unwrap_or(br.ssrc);
+                    let client = &mut call.legs[0];
+                    if let Some(t) = bridge_receiver_report(client, ssrc) {
+                        client.counters.packets_out += 1;
+                        client.counters.bytes_out += t.data.len() as u64;
+                        self.transmits.push_back(t);
+                    }
+                }
+            }
+        }
+        for (id, leg) in ended {
+            if let Some((sockets, stats)) = self.remove(id) {
+                self.events.push_back(Event::CallEnded {
+                    call: id,
+                    reason: EndReason::Inactivity { leg },
+                    sockets,
+                    stats,
+                });
+            }
+        }
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The next datagram the engine made itself, if any.
+    pub fn poll_transmit(&mut self) -> Option<OwnedTransmit> {
+        self.transmits.pop_front()
+    }
+
+    fn remove(&mut self, id: CallId) -> Option<(Vec<SocketId>, [LegStats; 2])> {
+        let call = self.calls.remove(&id)?;
+        let mut sockets = Vec::new();
+        for l in &call.legs {
+            sockets.push(l.rtp);
+            sockets.extend(l.rtcp);
+            self.retired.add(&l.counters);
+        }
+        for s in &sockets {
+            self.sockets.remove(s);
+        }
+        let stats = call.legs.map(|l| LegStats {
+            counters: l.counters,
+            last_activity: l.last_activity,
+        });
+        Some((sockets, stats))
+    }
+}
+
+impl Leg {
+    fn remote(&self, channel: Channel) -> Option<SocketAddr> {
+        match channel {
+            Channel::Rtp => self.remote_rtp,
+            Channel::Rtcp => self.remote_rtcp,
+        }
+    }
+
+    fn set_remote(&mut self, channel: Channel, addr: SocketAddr) {
+        match channel {
+            Channel::Rtp => {
+                self.remote_rtp = Some(addr);
+                if self.rtcp.is_none() {
+                    self.remote_rtcp = Some(addr);
+                }
+            }
+            Channel::Rtcp => self.remote_rtcp = Some(addr),
+        }
+    }
+
+    /// Source check for packets that cannot authenticate. `None`: accepted, nothing moved;
+    /// `Some(true)`: accepted and the remote moved to `from`; `Some(false)`: refused.
+    fn accept_source(&mut self, channel: Channel, from: SocketAddr) -> Option<bool> {
+        let current = self.remote(channel);
+        if current == Some(from) {
+            self.candidate = None;
+            return None;
+        }
+        match self.latching {
+            Latching::Strict => Some(false),
+            Latching::Learn { relatch_after } => {
+                if current.is_none() {
+                    self.set_remote(channel, from);
+                    return Some(true);
+                }
+                let count = match self.candidate {
+                    Some((addr, n)) if addr == from => n + 1,
+                    _ => 1,
+                };
+                if count >= relatch_after.max(1) {
+                    self.candidate = None;
+                    self.set_remote(channel, from);
+                    Some(true)
+                } else {
+                    self.candidate = Some((from, count));
+                    Some(false)
+                }
+            }
+        }
+    }
+}
+
+fn leg_info(l: &Leg) -> LegInfo {
+    LegInfo {
+        remote_rtp: l.remote_rtp,
+        remote_rtcp: l.remote_rtcp,
+        direction: l.direction,
+        srtp: l.crypto.is_some(),
+        rtcp_mux: l.rtcp.is_none(),
+        stats: LegStats {
+            counters: l.counters,
+            last_activity: l.last_activity,
+        },
+    }
+}
+
+fn drop_reason(e: SrtpError) -> DropReason {
+    match e {
+        SrtpError::AuthenticationFailed | SrtpError::UnknownMki => DropReason::Auth,
+        SrtpError::Replayed | SrtpError::TooOld => DropReason::Replay,
+        SrtpError::Malformed(_) | SrtpError::LengthOutOfBounds => DropReason::Malformed,
+        _ => DropReason::Policy,
+    }
+}
+
+/// Checks the legs' security against the mode and, for a bridge, the mediation policy.
+fn check_security(spec: &CallSpec) -> Result<(), EngineError> {
+    let [l0, l1] = &spec.legs;
+    match spec.mode {
+        Mode::PassThrough { verify: true } => {
+            for (i, l) in spec.legs.iter().enumerate() {
+                if !l.security.is_srtp() {
+                    return Err(EngineError::LegSecurity {
+                        leg: i,
+                        reason: "verifying pass-through needs the endpoint's SRTP keys",
+                    });
+                }
+            }
+        }
+        Mode::PassThrough { verify: false } => {}
+        Mode::Transcrypt => {
+            for (i, l) in spec.legs.iter().enumerate() {
+                if !l.security.is_srtp() {
+                    return Err(EngineError::LegSecurity {
+                        leg: i,
+                        reason: "transcrypting needs SRTP keys on both legs",
+                    });
+                }
+            }
+        }
+        Mode::Bridge {
+            level,
+            gateway,
+            gateway_tls,
+        } => {
+            match (level, l0.security.is_srtp()) {
+                (EncryptionLevel::RequireEncryption, false) => {
+                    return Err(EngineError::LegSecurity {
+                        leg: 0,
+                        reason: "RequireEncryption needs SRTP toward the clients",
+                    })
+                }
+                (EncryptionLevel::DoNotSupportEncryption, true) => {
+                    return Err(EngineError::LegSecurity {
+                        leg: 0,
+                        reason: "DoNotSupportEncryption needs plain RTP toward the clients",
+                    })
+                }
+                _ => {}
+            }
+            let want = gateway_media(level, gateway, gateway_tls, l1.security.is_srtp())?;
+            match (want, l1.security.is_srtp()) {
+                (GatewayMedia::Srtp, false) => {
+                    return Err(EngineError::LegSecurity {
+                        leg: 1,
+                        reason: "the policy requires SRTP toward the gateway: give its keys",
+                    })
+                }
+                (GatewayMedia::Rtp, true) => {
+                    return Err(EngineError::LegSecurity {
+                        leg: 1,
+                        reason: "the policy allows only plain RTP toward this gateway",
+                    })
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An empty RTCP receiver report (RFC 3550 §6.4.2) from `ssrc`, protected for the leg if it
+/// carries SRTP: keeps a client's RTCP timeout from ending a call whose other side is silent.
+fn bridge_receiver_report(leg: &mut Leg, ssrc: u32) -> Option<OwnedTransmit> {
+    let destination = leg.remote_rtcp?;
+    let mut data = vec![0u8; 8 + TAIL_ROOM];
+    data[..4].copy_from_slice(&[0x80, 201, 0, 1]);
+    data[4..8].copy_from_slice(&ssrc.to_be_bytes());
+    let len = match leg.crypto.as_mut() {
+        Some(c) => c.tx.protect_rtcp(&mut data, 8).ok()?,
+        None => 8,
+    };
+    data.truncate(len);
+    Some(OwnedTransmit {
+        socket: leg.rtcp.unwrap_or(leg.rtp),
+        destination,
+        data,
+    })
+}

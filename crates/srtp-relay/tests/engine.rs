@@ -1,0 +1,491 @@
+//! Engine behaviour with a simulated clock and an in-memory network: every mode, latching,
+//! forged and replayed packets, spoofed sources, re-key, hold, rtcp-mux on one leg only, the
+//! bridge's own RTCP and inactivity.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use srtp_core::{MasterKey, Mki, Policy, Profile, Session, MAX_TRAILER_LEN};
+use srtp_relay::engine::{
+    CallSpec, DropReason, EncryptionLevel, Engine, EngineConfig, Event, Latching, LegSpec,
+    LegUpdate, MediaDirection, Mode, Security, SocketId, SrtpMode, TAIL_ROOM,
+};
+use srtp_relay::EngineError;
+
+const A: &str = "10.0.0.1:5000"; // client endpoint (addresses are only labels: no I/O here)
+const B: &str = "10.0.0.2:6000"; // gateway or far endpoint
+const EVIL: &str = "10.6.6.6:6666";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn key(profile: Profile, fill: u8) -> MasterKey {
+    MasterKey::from_key_material(profile, &vec![fill; profile.key_material_len()]).unwrap()
+}
+
+/// One endpoint's keys: what it sends with (`send`) and what it receives with (`recv`).
+struct Endpoint {
+    send: Session,
+    recv: Session,
+    send_policy: Policy,
+    recv_policy: Policy,
+}
+
+impl Endpoint {
+    fn new(send: Policy, recv: Policy) -> Self {
+        Self {
+            send: Session::new(&send).unwrap(),
+            recv: Session::new(&recv).unwrap(),
+            send_policy: send,
+            recv_policy: recv,
+        }
+    }
+
+    /// The leg security the relay needs toward this endpoint.
+    fn security(&self) -> Security {
+        Security::Srtp {
+            inbound: self.send_policy.clone(),
+            outbound: self.recv_policy.clone(),
+        }
+    }
+
+    fn protect(&mut self, plain: &[u8]) -> Vec<u8> {
+        let mut b = plain.to_vec();
+        b.resize(plain.len() + MAX_TRAILER_LEN, 0);
+        let n = self.send.protect_rtp(&mut b, plain.len()).unwrap();
+        b.truncate(n);
+        b
+    }
+
+    fn protect_rtcp(&mut self, plain: &[u8]) -> Vec<u8> {
+        let mut b = plain.to_vec();
+        b.resize(plain.len() + MAX_TRAILER_LEN, 0);
+        let n = self.send.protect_rtcp(&mut b, plain.len()).unwrap();
+        b.truncate(n);
+        b
+    }
+}
+
+fn endpoint(profile: Profile, fill: u8) -> Endpoint {
+    Endpoint::new(
+        Policy::new(profile, key(profile, fill)),
+        Policy::new(profile, key(profile, fill + 100)),
+    )
+}
+
+fn rtp(seq: u16, ssrc: u32) -> Vec<u8> {
+    let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 0];
+    p[2..4].copy_from_slice(&seq.to_be_bytes());
+    p.extend(ssrc.to_be_bytes());
+    p.extend((0..160).map(|i| (i as u8) ^ (seq as u8)));
+    p
+}
+
+fn rtcp(ssrc: u32) -> Vec<u8> {
+    let mut p = vec![0x80, 201, 0, 1];
+    p.extend(ssrc.to_be_bytes());
+    p
+}
+
+struct Net {
+    engine: Engine,
+    now: Instant,
+}
+
+impl Net {
+    fn new() -> Self {
+        let now = Instant::now();
+        Self {
+            engine: Engine::new(EngineConfig::default(), now),
+            now,
+        }
+    }
+
+    /// Delivers `data` to local socket `to` from `from`; returns (socket, destination, bytes).
+    fn send(
+        &mut self,
+        to: u32,
+        from: &str,
+        data: &[u8],
+    ) -> Option<(SocketId, SocketAddr, Vec<u8>)> {
+        let mut buf = data.to_vec();
+        buf.resize(data.len() + TAIL_ROOM, 0);
+        let t = self
+            .engine
+            .handle(self.now, SocketId(to), addr(from), &mut buf, data.len())?;
+        Some((t.socket, t.destination, buf[..t.len].to_vec()))
+    }
+
+    fn advance(&mut self, d: Duration) {
+        let end = self.now + d;
+        while self.now < end {
+            self.now += Duration::from_millis(500);
+            self.engine.handle_timeout(self.now);
+        }
+    }
+}
+
+fn leg(rtp: u32, remote: Option<&str>, security: Security) -> LegSpec {
+    let mut l = LegSpec::new(SocketId(rtp), security);
+    l.remote = remote.map(addr);
+    l
+}
+
+#[test]
+fn pass_through_forwards_untouched_and_learns_the_remote() {
+    let mut net = Net::new();
+    let call = net
+        .engine
+        .create_call(
+            CallSpec {
+                mode: Mode::PassThrough { verify: false },
+                legs: [
+                    leg(1, None, Security::Plain),
+                    leg(2, Some(B), Security::Plain),
+                ],
+            },
+            net.now,
+        )
+        .unwrap();
+    let mut ep = endpoint(Profile::Aes128CmHmacSha1_80, 1);
+    let srtp = ep.protect(&rtp(1, 0xa));
+    let (sock, dest, out) = net.send(1, A, &srtp).unwrap();
+    assert_eq!((sock, dest), (SocketId(2), addr(B)));
+    assert_eq!(out, srtp, "pass-through never touches the packet");
+    // B answers; it goes to the latched A.
+    let (sock, dest, _) = net.send(2, B, &ep.protect(&rtp(2, 0xb))).unwrap();
+    assert_eq!((sock, dest), (SocketId(1), addr(A)));
+    assert!(matches!(
+        net.engine.poll_event(),
+        Some(Event::Latched { leg: 0, .. })
+    ));
+    // A spoofed source needs 5 packets in a row before it takes over.
+    for i in 0..4 {
+        assert!(net.send(1, EVIL, &ep.protect(&rtp(10 + i, 0xa))).is_none());
+    }
+    assert_eq!(
+        net.engine.call(call).unwrap().legs[0]
+            .stats
+            .counters
+            .drops
+            .unknown_source,
+        4
+    );
+    assert!(
+        net.send(1, A, &ep.protect(&rtp(20, 0xa))).is_some(),
+        "A still latched"
+    );
+}
+
+#[test]
+fn verifying_pass_through_drops_forgeries_and_latches_only_on_authentic_packets() {
+    let mut net = Net::new();
+    let (mut a, mut b) = (
+        endpoint(Profile::AeadAes128Gcm, 1),
+        endpoint(Profile::AeadAes128Gcm, 2),
+    );
+    let call = net
+        .engine
+        .create_call(
+            CallSpec {
+                mode: Mode::PassThrough { verify: true },
+                legs: [leg(1, Some(A), a.security()), leg(2, Some(B), b.security())],
+            },
+            net.now,
+        )
+        .unwrap();
+    let genuine = a.protect(&rtp(1, 0xa));
+    let mut forged = genuine.clone();
+    forged[20] ^= 1;
+    // RTP-Bleed: a forged packet from a new source moves nothing and is not forwarded.
+    assert!(net.send(1, EVIL, &forged).is_none());
+    let info = net.engine.call(call).unwrap();
+    assert_eq!(info.legs[0].remote_rtp, Some(addr(A)));
+    assert_eq!(info.legs[0].stats.counters.drops.auth, 1);
+    let (_, dest, out) = net.send(1, A, &genuine).unwrap();
+    assert_eq!((dest, &out), (addr(B), &genuine));
+    assert!(net.send(1, A, &genuine).is_none(), "replay dropped");
+    assert_eq!(
+        net.engine.call(call).unwrap().legs[0]
+            .stats
+            .counters
+            .drops
+            .replay,
+        1
+    );
+    // An authentic packet from a new address moves the leg at once.
+    let (_, dest, _) = net
+        .send(2, "10.0.0.9:7000", &b.protect(&rtp(1, 0xb)))
+        .unwrap();
+    assert_eq!(dest, addr(A));
+    assert_eq!(
+        net.engine.call(call).unwrap().legs[1].remote_rtp,
+        Some(addr("10.0.0.9:7000"))
+    );
+}
+
+#[test]
+fn transcrypt_between_different_profiles_and_mkis() {
+    let mut net = Net::new();
+    let p1 = Profile::Aes128CmHmacSha1_80;
+    let with_mki = |fill| key(p1, fill).with_mki(Mki::new(1, 1).unwrap());
+    let mut a = Endpoint::new(Policy::new(p1, with_mki(1)), Policy::new(p1, with_mki(2)));
+    let mut b = endpoint(Profile::AeadAes128Gcm, 3);
+    let mut l0 = leg(1, Some(A), a.security());
+    l0.rtcp = Some(SocketId(11)); // separate RTCP port on leg 0, rtcp-mux on leg 1
+    let call = net
+        .engine
+        .create_call(
+            CallSpec {
+                mode: Mode::Transcrypt,
+                legs: [l0, leg(2, Some(B), b.security())],
+            },
+            net.now,
+        )
+        .unwrap();
+    for seq in 65_530..65_540u32 {
+        let plain = rtp(seq as u16, 0xa);
+        let (sock, dest, out) = net.send(1, A, &a.protect(&plain)).unwrap();
+        assert_eq!((sock, dest), (SocketId(2), addr(B)));
+        assert_eq!(out.len(), plain.len() + 16, "GCM tag, no MKI");
+        let mut out = out;
+        assert_eq!(b.recv.unprotect_rtp(&mut out).unwrap(), &plain[..]);
+    }
+    // Reverse direction, and RTCP: leg 1 is rtcp-mux, leg 0 has a separate RTCP port.
+    let plain = rtp(7, 0xb);
+    let (sock, dest, mut out) = net.send(2, B, &b.protect(&plain)).unwrap();
+    assert_eq!((sock, dest), (SocketId(1), addr(A)));
+    assert_eq!(out[out.len() - 11], 1, "leg 0 packets carry the MKI");
+    assert_eq!(a.recv.unprotect_rtp(&mut out).unwrap(), &plain[..]);
+    let (sock, dest, mut out) = net.send(2, B, &b.protect_rtcp(&rtcp(0xb))).unwrap();
+    assert_eq!((sock, dest), (SocketId(11), addr("10.0.0.1:5001")));
+    assert_eq!(a.recv.unprotect_rtcp(&mut out).unwrap(), &rtcp(0xb)[..]);
+
+    // Re-key leg 0 inbound: A's new key takes over, A's stream continues without a restart.
+    let new_key = key(p1, 9).with_mki(Mki::new(2, 1).unwrap());
+    net.engine
+        .update_call(
+            call,
+            0,
+            LegUpdate {
+                inbound_keys: Some(vec![new_key.clone()]),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    a.send.rekey(&[new_key]).unwrap();
+    let plain = rtp(65_540u32 as u16, 0xa);
+    let (_, _, mut out) = net.send(1, A, &a.protect(&plain)).unwrap();
+    assert_eq!(b.recv.unprotect_rtp(&mut out).unwrap(), &plain[..]);
+
+    // Hold: A becomes recvonly; its RTP is dropped, RTCP still flows.
+    net.engine
+        .update_call(
+            call,
+            0,
+            LegUpdate {
+                direction: Some(MediaDirection::RecvOnly),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(net.send(1, A, &a.protect(&rtp(5, 0xa))).is_none());
+    assert!(net.send(11, A, &a.protect_rtcp(&rtcp(0xa))).is_some());
+    let info = net.engine.call(call).unwrap();
+    assert_eq!(info.legs[0].stats.counters.drops.policy, 1);
+    assert!(info.legs[0].srtp && !info.legs[0].rtcp_mux && info.legs[1].rtcp_mux);
+}
+
+#[test]
+fn bridge_converts_srtp_to_rtp_and_keeps_rtcp_alive() {
+    let mut net = Net::new();
+    let mut client = endpoint(Profile::Aes128CmHmacSha1_80, 1);
+    let mut gw = leg(2, Some(B), Security::Plain);
+    gw.latching = Latching::Strict;
+    let call = net
+        .engine
+        .create_call(
+            CallSpec {
+                mode: Mode::Bridge {
+                    level: EncryptionLevel::SupportEncryption,
+                    gateway: SrtpMode::NotSupported,
+                    gateway_tls: true,
+                },
+                legs: [leg(1, Some(A), client.security()), gw],
+            },
+            net.now,
+        )
+        .unwrap();
+    let plain = rtp(1, 0xa);
+    let (_, dest, out) = net.send(1, A, &client.protect(&plain)).unwrap();
+    assert_eq!((dest, out), (addr(B), plain));
+    let from_gw = rtp(1, 0xb);
+    let (_, dest, mut out) = net.send(2, B, &from_gw).unwrap();
+    assert_eq!(dest, addr(A));
+    assert_eq!(client.recv.unprotect_rtp(&mut out).unwrap(), &from_gw[..]);
+    // SRTCP to RTCP.
+    let (_, _, out) = net.send(1, A, &client.protect_rtcp(&rtcp(0xa))).unwrap();
+    assert_eq!(out, rtcp(0xa));
+    // Strict gateway leg: a spoofed source is dropped.
+    assert!(net.send(2, EVIL, &rtp(2, 0xb)).is_none());
+    assert_eq!(
+        net.engine.call(call).unwrap().legs[1]
+            .stats
+            .counters
+            .drops
+            .unknown_source,
+        1
+    );
+
+    // The gateway sends no RTCP: the bridge sends its own SRTCP receiver reports, every 5 s.
+    let mut reports = 0;
+    for _ in 0..12 {
+        net.advance(Duration::from_secs(1));
+        // keep both legs active
+        let _ = net.send(
+            1,
+            A,
+            &client.protect(&rtp(100 + reports as u16 * 20 + 1, 0xa)),
+        );
+        let _ = net.send(2, B, &rtp(50, 0xb));
+        while let Some(t) = net.engine.poll_transmit() {
+            assert_eq!((t.socket, t.destination), (SocketId(1), addr(A)));
+            let mut data = t.data;
+            let rr = client.recv.unprotect_rtcp(&mut data).unwrap();
+            assert_eq!(rr[1], 201, "a receiver report");
+            assert_eq!(
+                &rr[4..8],
+                &0xbu32.to_be_bytes(),
+                "sent as the gateway's SSRC"
+            );
+            reports += 1;
+        }
+    }
+    assert_eq!(reports, 2, "one every 5 s over 12 s");
+}
+
+#[test]
+fn bridge_policy_errors_are_clear() {
+    let mut net = Net::new();
+    let client = endpoint(Profile::Aes128CmHmacSha1_80, 1);
+    let gateway = endpoint(Profile::Aes128CmHmacSha1_80, 2);
+    let mut make = |level, mode, tls, gw: Security| {
+        net.engine.create_call(
+            CallSpec {
+                mode: Mode::Bridge {
+                    level,
+                    gateway: mode,
+                    gateway_tls: tls,
+                },
+                legs: [leg(1, Some(A), client.security()), leg(2, Some(B), gw)],
+            },
+            Instant::now(),
+        )
+    };
+    use EncryptionLevel::*;
+    use SrtpMode::*;
+    assert_eq!(
+        make(RequireEncryption, NotSupported, true, Security::Plain).unwrap_err(),
+        EngineError::PolicyForbids {
+            level: RequireEncryption,
+            mode: NotSupported
+        }
+    );
+    // Required, but signalling is not TLS: the keys may not be used, so the call is refused.
+    assert!(matches!(
+        make(RequireEncryption, Required, false, gateway.security()),
+        Err(EngineError::PolicyForbids { .. })
+    ));
+    let e = make(RequireEncryption, Required, true, Security::Plain).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "leg 1: the policy requires SRTP toward the gateway: give its keys"
+    );
+    assert!(make(RequireEncryption, Required, true, gateway.security()).is_ok());
+}
+
+#[test]
+fn inactivity_ends_the_call_and_frees_its_sockets() {
+    let mut net = Net::new();
+    let call = net
+        .engine
+        .create_call(
+            CallSpec {
+                mode: Mode::PassThrough { verify: false },
+                legs: [
+                    leg(1, Some(A), Security::Plain),
+                    leg(2, Some(B), Security::Plain),
+                ],
+            },
+            net.now,
+        )
+        .unwrap();
+    net.advance(Duration::from_secs(30));
+    assert!(net.send(1, A, &rtp(1, 1)).is_some());
+    net.advance(Duration::from_secs(29));
+    assert!(
+        net.engine.call(call).is_some(),
+        "leg 1 silent for 59 s: still up"
+    );
+    // Leg 1 has received nothing since the call began: at 60 s the call ends.
+    net.advance(Duration::from_secs(1));
+    let mut ended = None;
+    while let Some(e) = net.engine.poll_event() {
+        if let Event::CallEnded {
+            call: c,
+            sockets,
+            reason,
+            ..
+        } = e
+        {
+            assert_eq!(reason, srtp_relay::engine::EndReason::Inactivity { leg: 1 });
+            ended = Some((c, sockets));
+        }
+    }
+    let (c, mut sockets) = ended.expect("call ended");
+    sockets.sort();
+    assert_eq!((c, sockets), (call, vec![SocketId(1), SocketId(2)]));
+    assert!(net.engine.call(call).is_none());
+    assert_eq!(net.engine.totals().packets_in, 1);
+    assert!(net.send(1, A, &rtp(2, 1)).is_none());
+    assert_eq!(net.engine.unrouted(), 1);
+}
+
+#[test]
+fn malformed_packets_are_dropped_and_counted() {
+    let mut net = Net::new();
+    let call = net
+        .engine
+        .create_call(
+            CallSpec {
+                mode: Mode::PassThrough { verify: false },
+                legs: [
+                    leg(1, Some(A), Security::Plain),
+                    leg(2, Some(B), Security::Plain),
+                ],
+            },
+            net.now,
+        )
+        .unwrap();
+    assert!(net.send(1, A, &[0x80, 0, 1]).is_none());
+    assert!(net.send(1, A, &[0x40; 20]).is_none());
+    assert!(net.send(1, A, &[]).is_none());
+    let drops = net.engine.call(call).unwrap().legs[0].stats.counters.drops;
+    assert_eq!((drops.malformed, drops.total()), (3, 3));
+    let _ = DropReason::Malformed;
+}
+
+#[test]
+fn a_socket_serves_one_call_only() {
+    let mut net = Net::new();
+    let spec = || CallSpec {
+        mode: Mode::PassThrough { verify: false },
+        legs: [leg(1, None, Security::Plain), leg(2, None, Security::Plain)],
+    };
+    net.engine.create_call(spec(), net.now).unwrap();
+    assert_eq!(
+        net.engine.create_call(spec(), net.now).unwrap_err(),
+        EngineError::SocketInUse(SocketId(1))
+    );
+}
