@@ -26,6 +26,15 @@ impl PortPool {
         }
     }
 
+    /// A pool over the given ports, all free now.
+    pub fn with_ports(ports: impl IntoIterator<Item = u16>, guard: Duration) -> Self {
+        Self {
+            free: ports.into_iter().collect(),
+            resting: VecDeque::new(),
+            guard,
+        }
+    }
+
     /// Takes a free port, or `None` when the range is exhausted.
     pub fn allocate(&mut self, now: Instant) -> Option<u16> {
         self.wake(now);

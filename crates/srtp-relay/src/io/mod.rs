@@ -1,1 +1,422 @@
-//! The I/O layer (being written).
+//! The I/O layer: the only part of the relay that owns sockets and threads.
+//!
+//! A [`Relay`] runs one worker thread per core (by default). Each worker owns an
+//! [`Engine`](crate::engine::Engine), the UDP sockets of its calls and a `mio` poller; both
+//! legs of a call live on the same worker, so a packet is received, transformed in place and
+//! sent without crossing threads. Buffers are allocated once per worker. Calls are created,
+//! changed and ended through the [`Relay`] handle, which allocates ports, binds the sockets and
+//! hands them to a worker.
+//!
+//! ```no_run
+//! use srtp_relay::engine::{Mode, Security};
+//! use srtp_relay::io::{CallRequest, LegRequest, Relay, RelayConfig};
+//!
+//! let relay = Relay::start(RelayConfig::default())?;
+//! let created = relay.create_call(CallRequest {
+//!     mode: Mode::PassThrough { verify: false },
+//!     legs: [LegRequest::new(Security::Plain), LegRequest::new(Security::Plain)],
+//! })?;
+//! println!("leg 0 listens on {}", created.legs[0].rtp);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod worker;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::engine::{
+    CallInfo, CallSpec, Counters, EngineConfig, Latching, LegSpec, LegStats, LegUpdate,
+    MediaDirection, Mode, PortPool, Security, SocketId, DEFAULT_PORT_GUARD,
+};
+use crate::EngineError;
+use worker::{Command, Worker};
+
+/// Relay settings.
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    /// The address media sockets bind to. Default 127.0.0.1.
+    pub bind: IpAddr,
+    /// The local ports calls use (RTP on even ports, RTCP on the odd port above). Default
+    /// 30000–39999.
+    pub ports: RangeInclusive<u16>,
+    /// Worker threads. Default: one per available core.
+    pub workers: usize,
+    /// How long a freed port rests before reuse.
+    pub port_guard: Duration,
+    /// Engine settings (timeouts).
+    pub engine: EngineConfig,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ports: 30000..=39999,
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            port_guard: DEFAULT_PORT_GUARD,
+            engine: EngineConfig::default(),
+        }
+    }
+}
+
+/// Why a relay request failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayError {
+    /// The engine refused the call or change.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// No free port is left in the configured range.
+    #[error("no free media port left in the configured range")]
+    PortsExhausted,
+    /// No call with that id.
+    #[error("no call {0}")]
+    UnknownCall(u64),
+    /// A socket operation failed.
+    #[error("socket: {0}")]
+    Io(#[from] std::io::Error),
+    /// A worker thread has stopped.
+    #[error("relay worker stopped")]
+    WorkerGone,
+}
+
+/// One leg of a call request: the local ports are allocated by the relay.
+#[derive(Clone, Debug)]
+pub struct LegRequest {
+    /// RTCP on the RTP port (RFC 5761).
+    pub rtcp_mux: bool,
+    /// The endpoint's RTP address, if known.
+    pub remote: Option<SocketAddr>,
+    /// The endpoint's RTCP address, if not RTP port + 1 (or the RTP address with rtcp-mux).
+    pub remote_rtcp: Option<SocketAddr>,
+    /// Plain or SRTP with keys.
+    pub security: Security,
+    /// The endpoint's media direction.
+    pub direction: MediaDirection,
+    /// Latching for packets that cannot authenticate.
+    pub latching: Latching,
+}
+
+impl LegRequest {
+    /// A send-receive leg with separate RTCP port and no known remote.
+    pub fn new(security: Security) -> Self {
+        Self {
+            rtcp_mux: false,
+            remote: None,
+            remote_rtcp: None,
+            security,
+            direction: MediaDirection::SendRecv,
+            latching: Latching::default(),
+        }
+    }
+}
+
+/// A call request.
+#[derive(Clone, Debug)]
+pub struct CallRequest {
+    /// What the relay does between the legs.
+    pub mode: Mode,
+    /// The two legs; in a bridge leg 0 faces the clients and leg 1 the gateway.
+    pub legs: [LegRequest; 2],
+}
+
+/// The local addresses of a leg, to put in the SDP sent to its endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalPorts {
+    /// Where the endpoint sends RTP (and RTCP with rtcp-mux).
+    pub rtp: SocketAddr,
+    /// Where the endpoint sends RTCP, without rtcp-mux.
+    pub rtcp: Option<SocketAddr>,
+}
+
+/// A created call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CreatedCall {
+    /// The relay-wide call id.
+    pub id: u64,
+    /// Local addresses per leg.
+    pub legs: [LocalPorts; 2],
+}
+
+/// A running relay: its workers and the shared port pool.
+#[derive(Debug)]
+pub struct Relay {
+    config: RelayConfig,
+    workers: Vec<Worker>,
+    next_worker: AtomicUsize,
+    next_call: AtomicU64,
+    next_socket: AtomicU64,
+    shared: Arc<Shared>,
+}
+
+/// What the workers share with the handle.
+#[derive(Debug)]
+struct Shared {
+    ports: Mutex<PortPool>,
+    /// Relay call id → (worker, engine call id, local ports in use).
+    calls: Mutex<HashMap<u64, (usize, crate::engine::CallId, Vec<u16>)>>,
+}
+
+impl Shared {
+    /// Frees a call's ports (after the guard time) once it ended, however it ended.
+    fn forget_call(&self, id: u64) {
+        let removed = self.calls.lock().expect("lock").remove(&id);
+        if let Some((_, _, ports)) = removed {
+            let now = Instant::now();
+            let mut pool = self.ports.lock().expect("lock");
+            for p in ports {
+                pool.release(p, now);
+            }
+        }
+    }
+}
+
+impl Relay {
+    /// Starts the workers. Raises the open-file limit first: every leg holds one or two
+    /// sockets.
+    ///
+    /// # Errors
+    /// When a worker's poller cannot be created.
+    pub fn start(config: RelayConfig) -> Result<Self, RelayError> {
+        let _ = rlimit::increase_nofile_limit(u64::MAX);
+        // RTP on even ports, RTCP on the odd port above.
+        let pool = PortPool::with_ports(
+            config.ports.clone().filter(|p| p % 2 == 0 && *p < u16::MAX),
+            config.port_guard,
+        );
+        let shared = Arc::new(Shared {
+            ports: Mutex::new(pool),
+            calls: Mutex::new(HashMap::new()),
+        });
+        let workers = (0..config.workers.max(1))
+            .map(|i| Worker::spawn(i, config.engine.clone(), Arc::clone(&shared)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            config,
+            workers,
+            next_worker: AtomicUsize::new(0),
+            next_call: AtomicU64::new(1),
+            next_socket: AtomicU64::new(1),
+            shared,
+        })
+    }
+
+    /// Creates a call: allocates and binds its ports, and starts relaying on one worker.
+    ///
+    /// # Errors
+    /// [`RelayError::PortsExhausted`], [`RelayError::Engine`] for a call the engine refuses
+    /// (policy, keys), [`RelayError::Io`].
+    pub fn create_call(&self, request: CallRequest) -> Result<CreatedCall, RelayError> {
+        let mut sockets = Vec::new();
+        let mut ports = Vec::new();
+        let mut local = Vec::new();
+        let mut specs = Vec::new();
+        let result = (|| {
+            for leg in &request.legs {
+                let (port, rtp, rtcp) = self.bind_pair(!leg.rtcp_mux)?;
+                ports.push(port);
+                let rtp_id = self.socket_id();
+                let rtp_addr = rtp.local_addr()?;
+                sockets.push((rtp_id, rtp));
+                let (rtcp_id, rtcp_addr) = match rtcp {
+                    Some(s) => {
+                        let id = self.socket_id();
+                        let a = s.local_addr()?;
+                        sockets.push((id, s));
+                        (Some(id), Some(a))
+                    }
+                    None => (None, None),
+                };
+                local.push(LocalPorts {
+                    rtp: rtp_addr,
+                    rtcp: rtcp_addr,
+                });
+                specs.push(LegSpec {
+                    rtp: rtp_id,
+                    rtcp: rtcp_id,
+                    remote: leg.remote,
+                    remote_rtcp: leg.remote_rtcp,
+                    security: leg.security.clone(),
+                    direction: leg.direction,
+                    latching: leg.latching,
+                });
+            }
+            Ok::<_, RelayError>(())
+        })();
+        let release = |ports: &[u16]| {
+            let now = Instant::now();
+            let mut pool = self.shared.ports.lock().expect("lock");
+            for &p in ports {
+                pool.release(p, now);
+            }
+        };
+        if let Err(e) = result {
+            release(&ports);
+            return Err(e);
+        }
+        let spec = CallSpec {
+            mode: request.mode,
+            legs: specs.try_into().expect("two legs"),
+        };
+        let w = self.next_worker.fetch_add(1, Ordering::Relaxed) % self.workers.len();
+        let (tx, rx) = mpsc::channel();
+        self.workers[w].send(Command::Create {
+            spec,
+            sockets,
+            reply: tx,
+        })?;
+        let engine_id = match rx.recv().map_err(|_| RelayError::WorkerGone)? {
+            Ok(id) => id,
+            Err(e) => {
+                release(&ports);
+                return Err(e.into());
+            }
+        };
+        let id = self.next_call.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .calls
+            .lock()
+            .expect("lock")
+            .insert(id, (w, engine_id, ports));
+        self.workers[w].send(Command::Name {
+            engine: engine_id,
+            relay: id,
+        })?;
+        Ok(CreatedCall {
+            id,
+            legs: [local[0], local[1]],
+        })
+    }
+
+    /// Changes a leg of a call (remote, keys, direction).
+    ///
+    /// # Errors
+    /// [`RelayError::UnknownCall`], or what the engine says.
+    pub fn update_call(&self, id: u64, leg: usize, update: LegUpdate) -> Result<(), RelayError> {
+        let (w, engine) = self.locate(id)?;
+        let (tx, rx) = mpsc::channel();
+        self.workers[w].send(Command::Update {
+            call: engine,
+            leg,
+            update,
+            reply: tx,
+        })?;
+        Ok(rx.recv().map_err(|_| RelayError::WorkerGone)??)
+    }
+
+    /// Ends a call, closes its sockets (its ports rest for the guard time) and returns its
+    /// legs' final statistics.
+    ///
+    /// # Errors
+    /// [`RelayError::UnknownCall`].
+    pub fn delete_call(&self, id: u64) -> Result<[LegStats; 2], RelayError> {
+        let (w, engine) = self.locate(id)?;
+        let (tx, rx) = mpsc::channel();
+        self.workers[w].send(Command::Delete {
+            call: engine,
+            reply: tx,
+        })?;
+        let stats = rx.recv().map_err(|_| RelayError::WorkerGone)??;
+        self.shared.forget_call(id);
+        Ok(stats)
+    }
+
+    /// A snapshot of a call (addresses, directions, counters; never keys).
+    ///
+    /// # Errors
+    /// [`RelayError::UnknownCall`].
+    pub fn call(&self, id: u64) -> Result<CallInfo, RelayError> {
+        let (w, engine) = self.locate(id)?;
+        let (tx, rx) = mpsc::channel();
+        self.workers[w].send(Command::Query {
+            call: engine,
+            reply: tx,
+        })?;
+        rx.recv()
+            .map_err(|_| RelayError::WorkerGone)?
+            .ok_or(RelayError::UnknownCall(id))
+    }
+
+    /// The ids of the running calls.
+    pub fn calls(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = self
+            .shared
+            .calls
+            .lock()
+            .expect("lock")
+            .keys()
+            .copied()
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Process totals over every worker.
+    ///
+    /// # Errors
+    /// [`RelayError::WorkerGone`].
+    pub fn totals(&self) -> Result<Counters, RelayError> {
+        let mut total = Counters::default();
+        for w in &self.workers {
+            let (tx, rx) = mpsc::channel();
+            w.send(Command::Totals { reply: tx })?;
+            total.add(&rx.recv().map_err(|_| RelayError::WorkerGone)?);
+        }
+        Ok(total)
+    }
+
+    /// Stops the workers and closes every socket.
+    pub fn shutdown(self) {
+        for w in self.workers {
+            w.stop();
+        }
+    }
+
+    fn locate(&self, id: u64) -> Result<(usize, crate::engine::CallId), RelayError> {
+        let calls = self.shared.calls.lock().expect("lock");
+        let &(w, e, _) = calls.get(&id).ok_or(RelayError::UnknownCall(id))?;
+        Ok((w, e))
+    }
+
+    fn socket_id(&self) -> SocketId {
+        SocketId(self.next_socket.fetch_add(1, Ordering::Relaxed) as u32)
+    }
+
+    /// Binds an even RTP port (and the odd RTCP port above it when `rtcp`), skipping ports
+    /// something else holds.
+    fn bind_pair(&self, rtcp: bool) -> Result<(u16, UdpSocket, Option<UdpSocket>), RelayError> {
+        let mut busy = Vec::new();
+        let result = loop {
+            let port = {
+                let mut pool = self.shared.ports.lock().expect("lock");
+                pool.allocate(Instant::now())
+            };
+            let Some(port) = port else {
+                break Err(RelayError::PortsExhausted);
+            };
+            let bind = |p: u16| UdpSocket::bind(SocketAddr::new(self.config.bind, p));
+            match (bind(port), rtcp.then(|| bind(port + 1))) {
+                (Ok(a), None) => break Ok((port, a, None)),
+                (Ok(a), Some(Ok(b))) => break Ok((port, a, Some(b))),
+                _ => busy.push(port),
+            }
+        };
+        // Ports held by someone else go back to the pool, to be tried again later.
+        let now = Instant::now();
+        let mut pool = self.shared.ports.lock().expect("lock");
+        for p in busy {
+            pool.release(p, now);
+        }
+        result
+    }
+}
+
+/// Events of a call that ended by itself, for the operator.
+fn call_ended(shared: &Shared, relay_id: u64) {
+    shared.forget_call(relay_id);
+}

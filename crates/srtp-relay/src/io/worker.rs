@@ -1,0 +1,264 @@
+//! A worker thread: one engine, its calls' sockets, a `mio` poller and a command queue.
+
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::net::UdpSocket as StdUdpSocket;
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use super::{RelayError, Shared};
+use crate::engine::{
+    CallId, CallInfo, CallSpec, Counters, Engine, EngineConfig, Event, LegStats, LegUpdate,
+    SocketId, TAIL_ROOM,
+};
+use crate::EngineError;
+
+const WAKER: Token = Token(usize::MAX);
+/// Largest datagram relayed; larger ones are truncated by the kernel and then dropped as
+/// malformed by the engine.
+const MAX_DATAGRAM: usize = 2048;
+
+/// Requests from the [`Relay`](super::Relay) handle.
+pub(super) enum Command {
+    Create {
+        spec: CallSpec,
+        sockets: Vec<(SocketId, StdUdpSocket)>,
+        reply: mpsc::Sender<Result<CallId, EngineError>>,
+    },
+    /// Tells the worker the relay-wide id of a call, for when it ends by itself.
+    Name {
+        engine: CallId,
+        relay: u64,
+    },
+    Update {
+        call: CallId,
+        leg: usize,
+        update: LegUpdate,
+        reply: mpsc::Sender<Result<(), EngineError>>,
+    },
+    Delete {
+        call: CallId,
+        reply: mpsc::Sender<Result<[LegStats; 2], EngineError>>,
+    },
+    Query {
+        call: CallId,
+        reply: mpsc::Sender<Option<CallInfo>>,
+    },
+    Totals {
+        reply: mpsc::Sender<Counters>,
+    },
+    Stop,
+}
+
+/// The handle of a worker thread.
+#[derive(Debug)]
+pub(super) struct Worker {
+    commands: mpsc::Sender<Command>,
+    waker: Arc<Waker>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Worker {
+    pub(super) fn spawn(
+        index: usize,
+        config: EngineConfig,
+        shared: Arc<Shared>,
+    ) -> Result<Self, RelayError> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name(format!("relay-worker-{index}"))
+            .spawn(move || Loop::new(poll, rx, config, shared).run())?;
+        Ok(Self {
+            commands: tx,
+            waker,
+            thread: Some(thread),
+        })
+    }
+
+    pub(super) fn send(&self, c: Command) -> Result<(), RelayError> {
+        self.commands.send(c).map_err(|_| RelayError::WorkerGone)?;
+        self.waker.wake()?;
+        Ok(())
+    }
+
+    pub(super) fn stop(mut self) {
+        let _ = self.send(Command::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Loop {
+    poll: Poll,
+    commands: mpsc::Receiver<Command>,
+    engine: Engine,
+    sockets: HashMap<SocketId, UdpSocket>,
+    names: HashMap<CallId, u64>,
+    shared: Arc<Shared>,
+    buf: Vec<u8>,
+}
+
+impl Loop {
+    fn new(
+        poll: Poll,
+        commands: mpsc::Receiver<Command>,
+        config: EngineConfig,
+        shared: Arc<Shared>,
+    ) -> Self {
+        Self {
+            poll,
+            commands,
+            engine: Engine::new(config, Instant::now()),
+            sockets: HashMap::new(),
+            names: HashMap::new(),
+            shared,
+            buf: vec![0; MAX_DATAGRAM + TAIL_ROOM],
+        }
+    }
+
+    fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let now = Instant::now();
+            let timeout = self.engine.poll_timeout().saturating_duration_since(now);
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != ErrorKind::Interrupted {
+                    return;
+                }
+            }
+            for ev in events.iter() {
+                if ev.token() == WAKER {
+                    if !self.commands() {
+                        return;
+                    }
+                } else {
+                    self.receive(SocketId(ev.token().0 as u32));
+                }
+            }
+            self.timers();
+        }
+    }
+
+    /// Drains the socket: every datagram through the engine, each result sent at once.
+    fn receive(&mut self, id: SocketId) {
+        loop {
+            let Some(socket) = self.sockets.get(&id) else {
+                return;
+            };
+            let (len, from) = match socket.recv_from(&mut self.buf[..MAX_DATAGRAM]) {
+                Ok(r) => r,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(_) => continue, // ICMP errors surface here on Linux: skip
+            };
+            let now = Instant::now();
+            if let Some(t) = self.engine.handle(now, id, from, &mut self.buf, len) {
+                if let Some(out) = self.sockets.get(&t.socket) {
+                    let _ = out.send_to(&self.buf[..t.len], t.destination);
+                }
+            }
+        }
+    }
+
+    fn timers(&mut self) {
+        self.engine.handle_timeout(Instant::now());
+        while let Some(t) = self.engine.poll_transmit() {
+            if let Some(out) = self.sockets.get(&t.socket) {
+                let _ = out.send_to(&t.data, t.destination);
+            }
+        }
+        while let Some(e) = self.engine.poll_event() {
+            if let Event::CallEnded { call, sockets, .. } = e {
+                self.close(&sockets);
+                if let Some(id) = self.names.remove(&call) {
+                    super::call_ended(&self.shared, id);
+                }
+            }
+        }
+    }
+
+    fn close(&mut self, sockets: &[SocketId]) {
+        for s in sockets {
+            if let Some(mut sock) = self.sockets.remove(s) {
+                let _ = self.poll.registry().deregister(&mut sock);
+            }
+        }
+    }
+
+    /// Handles queued commands; `false` when told to stop.
+    fn commands(&mut self) -> bool {
+        while let Ok(c) = self.commands.try_recv() {
+            match c {
+                Command::Create {
+                    spec,
+                    sockets,
+                    reply,
+                } => {
+                    let ids: Vec<SocketId> = sockets.iter().map(|(id, _)| *id).collect();
+                    let mut ok = true;
+                    for (id, s) in sockets {
+                        if s.set_nonblocking(true).is_err() {
+                            ok = false;
+                            continue;
+                        }
+                        let mut s = UdpSocket::from_std(s);
+                        if self
+                            .poll
+                            .registry()
+                            .register(&mut s, Token(id.0 as usize), Interest::READABLE)
+                            .is_err()
+                        {
+                            ok = false;
+                        }
+                        self.sockets.insert(id, s);
+                    }
+                    let r = if ok {
+                        self.engine.create_call(spec, Instant::now())
+                    } else {
+                        Err(EngineError::LegSecurity {
+                            leg: 0,
+                            reason: "the sockets could not be registered",
+                        })
+                    };
+                    if r.is_err() {
+                        self.close(&ids);
+                    }
+                    let _ = reply.send(r);
+                }
+                Command::Name { engine, relay } => {
+                    self.names.insert(engine, relay);
+                }
+                Command::Update {
+                    call,
+                    leg,
+                    update,
+                    reply,
+                } => {
+                    let _ = reply.send(self.engine.update_call(call, leg, update));
+                }
+                Command::Delete { call, reply } => {
+                    let r = self.engine.delete_call(call).map(|(sockets, stats)| {
+                        self.close(&sockets);
+                        self.names.remove(&call);
+                        stats
+                    });
+                    let _ = reply.send(r);
+                }
+                Command::Query { call, reply } => {
+                    let _ = reply.send(self.engine.call(call));
+                }
+                Command::Totals { reply } => {
+                    let _ = reply.send(self.engine.totals());
+                }
+                Command::Stop => return false,
+            }
+        }
+        true
+    }
+}

@@ -1,0 +1,300 @@
+//! The relay on real sockets, on 127.0.0.1: every mode end to end with endpoints that are
+//! plain UDP sockets, plus forged packets, replays, spoofed sources, re-key, remote change,
+//! rtcp-mux on one leg only and the inactivity timeout.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use srtp_core::{MasterKey, Policy, Profile, Session, MAX_TRAILER_LEN};
+use srtp_relay::engine::{
+    EncryptionLevel, EngineConfig, Latching, LegUpdate, Mode, Security, SrtpMode,
+};
+use srtp_relay::io::{CallRequest, LegRequest, Relay, RelayConfig, RelayError};
+
+fn relay(ports: std::ops::RangeInclusive<u16>) -> Relay {
+    Relay::start(RelayConfig {
+        ports,
+        workers: 2,
+        engine: EngineConfig {
+            inactivity: Duration::from_secs(2),
+            sweep_interval: Duration::from_millis(100),
+            ..EngineConfig::default()
+        },
+        ..RelayConfig::default()
+    })
+    .unwrap()
+}
+
+fn socket() -> UdpSocket {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    s
+}
+
+fn recv(s: &UdpSocket) -> Option<Vec<u8>> {
+    let mut buf = [0u8; 2048];
+    s.recv(&mut buf).ok().map(|n| buf[..n].to_vec())
+}
+
+fn key(p: Profile, fill: u8) -> MasterKey {
+    MasterKey::from_key_material(p, &vec![fill; p.key_material_len()]).unwrap()
+}
+
+fn rtp(seq: u16, ssrc: u32) -> Vec<u8> {
+    let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 0];
+    p[2..4].copy_from_slice(&seq.to_be_bytes());
+    p.extend(ssrc.to_be_bytes());
+    p.extend((0..160).map(|i| i as u8 ^ seq as u8));
+    p
+}
+
+fn protect(s: &mut Session, plain: &[u8], rtcp: bool) -> Vec<u8> {
+    let mut b = plain.to_vec();
+    b.resize(plain.len() + MAX_TRAILER_LEN, 0);
+    let n = if rtcp {
+        s.protect_rtcp(&mut b, plain.len()).unwrap()
+    } else {
+        s.protect_rtp(&mut b, plain.len()).unwrap()
+    };
+    b.truncate(n);
+    b
+}
+
+/// An SRTP endpoint: its socket, the session it sends with and the one it receives with.
+struct Peer {
+    sock: UdpSocket,
+    tx: Session,
+    rx: Session,
+    send_policy: Policy,
+    recv_policy: Policy,
+}
+
+impl Peer {
+    fn new(profile: Profile, fill: u8) -> Self {
+        let send_policy = Policy::new(profile, key(profile, fill));
+        let recv_policy = Policy::new(profile, key(profile, fill + 1));
+        Self {
+            sock: socket(),
+            tx: Session::new(&send_policy).unwrap(),
+            rx: Session::new(&recv_policy).unwrap(),
+            send_policy,
+            recv_policy,
+        }
+    }
+
+    fn security(&self) -> Security {
+        Security::Srtp {
+            inbound: self.send_policy.clone(),
+            outbound: self.recv_policy.clone(),
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.sock.local_addr().unwrap()
+    }
+}
+
+fn leg(security: Security, remote: Option<SocketAddr>, rtcp_mux: bool) -> LegRequest {
+    let mut l = LegRequest::new(security);
+    l.remote = remote;
+    l.rtcp_mux = rtcp_mux;
+    l
+}
+
+#[test]
+fn transcrypt_end_to_end_with_forgery_replay_spoof_and_rekey() {
+    let relay = relay(41000..=41099);
+    let mut a = Peer::new(Profile::Aes128CmHmacSha1_80, 1);
+    let mut b = Peer::new(Profile::AeadAes128Gcm, 10);
+    let call = relay
+        .create_call(CallRequest {
+            mode: Mode::Transcrypt,
+            legs: [
+                leg(a.security(), Some(a.addr()), true),
+                leg(b.security(), Some(b.addr()), false),
+            ],
+        })
+        .unwrap();
+    let [la, lb] = call.legs;
+    assert!(la.rtcp.is_none() && lb.rtcp == Some(SocketAddr::new(lb.rtp.ip(), lb.rtp.port() + 1)));
+
+    for seq in 0..20 {
+        let plain = rtp(seq, 0xaaaa);
+        a.sock
+            .send_to(&protect(&mut a.tx, &plain, false), la.rtp)
+            .unwrap();
+        let mut got = recv(&b.sock).expect("forwarded");
+        assert_eq!(b.rx.unprotect_rtp(&mut got).unwrap(), &plain[..]);
+    }
+    // b → a, RTP and RTCP (b's RTCP port is separate, a's is muxed).
+    let plain = rtp(1, 0xbbbb);
+    b.sock
+        .send_to(&protect(&mut b.tx, &plain, false), lb.rtp)
+        .unwrap();
+    let mut got = recv(&a.sock).unwrap();
+    assert_eq!(a.rx.unprotect_rtp(&mut got).unwrap(), &plain[..]);
+    let rr = [0x80u8, 201, 0, 1, 0, 0, 0xbb, 0xbb];
+    let b_rtcp = socket(); // b's RTCP comes from another port of b's: latched from authentic SRTCP
+    b_rtcp
+        .send_to(&protect(&mut b.tx, &rr, true), lb.rtcp.unwrap())
+        .unwrap();
+    let mut got = recv(&a.sock).unwrap();
+    assert_eq!(a.rx.unprotect_rtcp(&mut got).unwrap(), &rr[..]);
+
+    // A forged packet, a replay and a spoofed source: none is forwarded, each is counted.
+    let genuine = protect(&mut a.tx, &rtp(100, 0xaaaa), false);
+    let mut forged = genuine.clone();
+    forged[30] ^= 1;
+    let evil = socket();
+    evil.send_to(&forged, la.rtp).unwrap();
+    a.sock.send_to(&genuine, la.rtp).unwrap();
+    assert!(recv(&b.sock).is_some());
+    a.sock.send_to(&genuine, la.rtp).unwrap(); // replay
+    evil.send_to(&genuine, la.rtp).unwrap(); // replay from a spoofed source
+    assert!(recv(&b.sock).is_none());
+    let info = relay.call(call.id).unwrap();
+    let drops = info.legs[0].stats.counters.drops;
+    assert_eq!((drops.auth, drops.replay), (1, 2));
+    assert_eq!(
+        info.legs[0].remote_rtp,
+        Some(a.addr()),
+        "forgeries never move the media"
+    );
+
+    // Re-key a's direction; the stream continues.
+    let fresh = key(Profile::Aes128CmHmacSha1_80, 77);
+    relay
+        .update_call(
+            call.id,
+            0,
+            LegUpdate {
+                inbound_keys: Some(vec![fresh.clone()]),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    a.tx.rekey(&[fresh]).unwrap();
+    let plain = rtp(101, 0xaaaa);
+    a.sock
+        .send_to(&protect(&mut a.tx, &plain, false), la.rtp)
+        .unwrap();
+    let mut got = recv(&b.sock).unwrap();
+    assert_eq!(b.rx.unprotect_rtp(&mut got).unwrap(), &plain[..]);
+
+    // b moves (a re-INVITE gives its new address).
+    let b2 = socket();
+    relay
+        .update_call(
+            call.id,
+            1,
+            LegUpdate {
+                remote: Some(b2.local_addr().unwrap()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    a.sock
+        .send_to(&protect(&mut a.tx, &rtp(102, 0xaaaa), false), la.rtp)
+        .unwrap();
+    assert!(recv(&b2).is_some());
+
+    let stats = relay.delete_call(call.id).unwrap();
+    assert!(stats[0].counters.packets_in >= 25);
+    assert!(matches!(
+        relay.call(call.id),
+        Err(RelayError::UnknownCall(_))
+    ));
+    relay.shutdown();
+}
+
+#[test]
+fn bridge_and_pass_through_on_real_sockets() {
+    let relay = relay(41100..=41199);
+    // Bridge: SRTP client ↔ plain RTP gateway.
+    let mut client = Peer::new(Profile::Aes128CmHmacSha1_80, 20);
+    let gateway = socket();
+    let mut gw_leg = leg(Security::Plain, Some(gateway.local_addr().unwrap()), false);
+    gw_leg.latching = Latching::Strict;
+    let call = relay
+        .create_call(CallRequest {
+            mode: Mode::Bridge {
+                level: EncryptionLevel::SupportEncryption,
+                gateway: SrtpMode::NotSupported,
+                gateway_tls: false,
+            },
+            legs: [leg(client.security(), Some(client.addr()), true), gw_leg],
+        })
+        .unwrap();
+    let plain = rtp(1, 0xc);
+    client
+        .sock
+        .send_to(&protect(&mut client.tx, &plain, false), call.legs[0].rtp)
+        .unwrap();
+    assert_eq!(recv(&gateway).unwrap(), plain);
+    let from_gw = rtp(7, 0xd);
+    gateway.send_to(&from_gw, call.legs[1].rtp).unwrap();
+    let mut got = recv(&client.sock).unwrap();
+    assert_eq!(client.rx.unprotect_rtp(&mut got).unwrap(), &from_gw[..]);
+    // A policy the enterprise forbids is refused before any port is used.
+    let refused = relay.create_call(CallRequest {
+        mode: Mode::Bridge {
+            level: EncryptionLevel::RequireEncryption,
+            gateway: SrtpMode::NotSupported,
+            gateway_tls: true,
+        },
+        legs: [
+            leg(client.security(), None, true),
+            leg(Security::Plain, None, false),
+        ],
+    });
+    assert!(matches!(refused, Err(RelayError::Engine(_))));
+
+    // Pass-through without keys: bytes forwarded untouched.
+    let (x, y) = (socket(), socket());
+    let pt = relay
+        .create_call(CallRequest {
+            mode: Mode::PassThrough { verify: false },
+            legs: [
+                leg(Security::Plain, None, true),
+                leg(Security::Plain, Some(y.local_addr().unwrap()), true),
+            ],
+        })
+        .unwrap();
+    let opaque = protect(&mut client.tx, &rtp(9, 0xe), false);
+    x.send_to(&opaque, pt.legs[0].rtp).unwrap();
+    assert_eq!(recv(&y).unwrap(), opaque);
+    y.send_to(&opaque, pt.legs[1].rtp).unwrap();
+    assert_eq!(
+        recv(&x).unwrap(),
+        opaque,
+        "x was latched from its first packet"
+    );
+    let totals = relay.totals().unwrap();
+    assert!(totals.packets_in >= 4 && totals.packets_out >= 4);
+    relay.shutdown();
+}
+
+#[test]
+fn inactivity_ends_calls_and_frees_ports() {
+    // Two port pairs only: a call holds one pair per leg.
+    let relay = relay(41200..=41203);
+    let make = || {
+        relay.create_call(CallRequest {
+            mode: Mode::PassThrough { verify: false },
+            legs: [
+                leg(Security::Plain, None, false),
+                leg(Security::Plain, None, false),
+            ],
+        })
+    };
+    let call = make().unwrap();
+    assert!(matches!(make(), Err(RelayError::PortsExhausted)));
+    std::thread::sleep(Duration::from_millis(2600));
+    assert!(relay.calls().is_empty(), "ended after 2 s of silence");
+    assert!(matches!(
+        relay.call(call.id),
+        Err(RelayError::UnknownCall(_))
+    ));
+    relay.shutdown();
+}
