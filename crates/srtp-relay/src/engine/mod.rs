@@ -505,7 +505,8 @@ impl Engine {
         }
 
         // Direction: RTP flows only from a sending to a receiving endpoint; RTCP always.
-        if !rtcp && !(a.direction.sends() && b.direction.receives()) {
+        let flows = a.direction.sends() && b.direction.receives();
+        if !rtcp && !flows {
             a.counters.drops.count(DropReason::Policy);
             return None;
         }

@@ -154,12 +154,15 @@ pub struct Relay {
     shared: Arc<Shared>,
 }
 
+/// Where a call runs: its worker, its id in that worker's engine, and its local ports.
+type CallSite = (usize, crate::engine::CallId, Vec<u16>);
+
 /// What the workers share with the handle.
 #[derive(Debug)]
 struct Shared {
     ports: Mutex<PortPool>,
-    /// Relay call id → (worker, engine call id, local ports in use).
-    calls: Mutex<HashMap<u64, (usize, crate::engine::CallId, Vec<u16>)>>,
+    /// Relay call id → where it runs and which ports it holds.
+    calls: Mutex<HashMap<u64, CallSite>>,
 }
 
 impl Shared {
@@ -266,7 +269,7 @@ impl Relay {
         let w = self.next_worker.fetch_add(1, Ordering::Relaxed) % self.workers.len();
         let (tx, rx) = mpsc::channel();
         self.workers[w].send(Command::Create {
-            spec,
+            spec: Box::new(spec),
             sockets,
             reply: tx,
         })?;

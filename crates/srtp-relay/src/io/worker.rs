@@ -25,7 +25,7 @@ const MAX_DATAGRAM: usize = 2048;
 /// Requests from the [`Relay`](super::Relay) handle.
 pub(super) enum Command {
     Create {
-        spec: CallSpec,
+        spec: Box<CallSpec>,
         sockets: Vec<(SocketId, StdUdpSocket)>,
         reply: mpsc::Sender<Result<CallId, EngineError>>,
     },
@@ -219,7 +219,7 @@ impl Loop {
                         self.sockets.insert(id, s);
                     }
                     let r = if ok {
-                        self.engine.create_call(spec, Instant::now())
+                        self.engine.create_call(*spec, Instant::now())
                     } else {
                         Err(EngineError::LegSecurity {
                             leg: 0,
