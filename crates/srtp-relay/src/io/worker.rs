@@ -1,7 +1,11 @@
 //! A worker thread: one engine, its calls' sockets, a `mio` poller and a command queue.
+//!
+//! Receiving is batched: one `recvmmsg` (through `quinn-udp`) takes up to [`BATCH`] datagrams
+//! from a ready socket into buffers allocated once per worker, each with tail room for the
+//! SRTP trailer, so every datagram is transformed where it landed and sent straight back out.
 
 use std::collections::HashMap;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, IoSliceMut};
 use std::net::UdpSocket as StdUdpSocket;
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
@@ -9,6 +13,7 @@ use std::time::Instant;
 
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
+use quinn_udp::{RecvMeta, UdpSockRef, UdpSocketState};
 
 use super::{RelayError, Shared};
 use crate::engine::{
@@ -21,6 +26,10 @@ const WAKER: Token = Token(usize::MAX);
 /// Largest datagram relayed; larger ones are truncated by the kernel and then dropped as
 /// malformed by the engine.
 const MAX_DATAGRAM: usize = 2048;
+/// Datagrams taken from a socket per receive call.
+const BATCH: usize = 32;
+/// One receive buffer: the largest datagram and the room encryption may add.
+const SLOT: usize = MAX_DATAGRAM + TAIL_ROOM;
 
 /// Requests from the [`Relay`](super::Relay) handle.
 pub(super) enum Command {
@@ -99,10 +108,12 @@ struct Loop {
     poll: Poll,
     commands: mpsc::Receiver<Command>,
     engine: Engine,
-    sockets: HashMap<SocketId, UdpSocket>,
+    sockets: HashMap<SocketId, (UdpSocket, UdpSocketState)>,
     names: HashMap<CallId, u64>,
     shared: Arc<Shared>,
-    buf: Vec<u8>,
+    /// `BATCH` receive buffers, each `MAX_DATAGRAM + TAIL_ROOM` long, back to back.
+    bufs: Vec<u8>,
+    meta: Vec<RecvMeta>,
 }
 
 impl Loop {
@@ -119,7 +130,8 @@ impl Loop {
             sockets: HashMap::new(),
             names: HashMap::new(),
             shared,
-            buf: vec![0; MAX_DATAGRAM + TAIL_ROOM],
+            bufs: vec![0; BATCH * SLOT],
+            meta: vec![RecvMeta::default(); BATCH],
         }
     }
 
@@ -146,22 +158,84 @@ impl Loop {
         }
     }
 
-    /// Drains the socket: every datagram through the engine, each result sent at once.
+    /// Drains the socket in batches: every datagram through the engine, each result sent at
+    /// once. A batch that comes back short means the socket is empty: a datagram arriving
+    /// later raises a new readiness event.
     fn receive(&mut self, id: SocketId) {
         loop {
-            let Some(socket) = self.sockets.get(&id) else {
+            let Some((socket, state)) = self.sockets.get(&id) else {
                 return;
             };
-            let (len, from) = match socket.recv_from(&mut self.buf[..MAX_DATAGRAM]) {
-                Ok(r) => r,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(_) => continue, // ICMP errors surface here on Linux: skip
+            let n = {
+                let mut slices: Vec<IoSliceMut<'_>> = Vec::new();
+                let mut chunks = self.bufs.chunks_mut(SLOT);
+                for _ in 0..BATCH {
+                    let chunk = chunks.next().expect("BATCH slots");
+                    slices.push(IoSliceMut::new(&mut chunk[..MAX_DATAGRAM]));
+                }
+                match state.recv(UdpSockRef::from(socket), &mut slices, &mut self.meta) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                    Err(_) => continue, // ICMP errors surface here on Linux: skip
+                }
             };
             let now = Instant::now();
-            if let Some(t) = self.engine.handle(now, id, from, &mut self.buf, len) {
-                if let Some(out) = self.sockets.get(&t.socket) {
-                    let _ = out.send_to(&self.buf[..t.len], t.destination);
+            for i in 0..n {
+                let meta = self.meta[i];
+                let slot = &mut self.bufs[i * SLOT..(i + 1) * SLOT];
+                let stride = meta.stride.max(1);
+                if meta.len <= stride {
+                    Self::forward(
+                        &mut self.engine,
+                        &self.sockets,
+                        now,
+                        id,
+                        meta.addr,
+                        slot,
+                        meta.len,
+                    );
+                    continue;
                 }
+                // Coalesced segments (GRO): last first, so that each one's trailer only
+                // overwrites segments already sent.
+                let segments = meta.len.div_ceil(stride);
+                for s in (0..segments).rev() {
+                    let start = s * stride;
+                    let len = stride.min(meta.len - start);
+                    let room = (start + len + TAIL_ROOM).min(slot.len());
+                    if room < start + len + TAIL_ROOM {
+                        continue; // no tail room for the last segment of a full slot: drop
+                    }
+                    Self::forward(
+                        &mut self.engine,
+                        &self.sockets,
+                        now,
+                        id,
+                        meta.addr,
+                        &mut slot[start..room],
+                        len,
+                    );
+                }
+            }
+            if n < BATCH {
+                return;
+            }
+        }
+    }
+
+    /// One datagram through the engine, and out.
+    fn forward(
+        engine: &mut Engine,
+        sockets: &HashMap<SocketId, (UdpSocket, UdpSocketState)>,
+        now: Instant,
+        id: SocketId,
+        from: std::net::SocketAddr,
+        buf: &mut [u8],
+        len: usize,
+    ) {
+        if let Some(t) = engine.handle(now, id, from, buf, len) {
+            if let Some((out, _)) = sockets.get(&t.socket) {
+                let _ = out.send_to(&buf[..t.len], t.destination);
             }
         }
     }
@@ -169,7 +243,7 @@ impl Loop {
     fn timers(&mut self) {
         self.engine.handle_timeout(Instant::now());
         while let Some(t) = self.engine.poll_transmit() {
-            if let Some(out) = self.sockets.get(&t.socket) {
+            if let Some((out, _)) = self.sockets.get(&t.socket) {
                 let _ = out.send_to(&t.data, t.destination);
             }
         }
@@ -185,7 +259,7 @@ impl Loop {
 
     fn close(&mut self, sockets: &[SocketId]) {
         for s in sockets {
-            if let Some(mut sock) = self.sockets.remove(s) {
+            if let Some((mut sock, _)) = self.sockets.remove(s) {
                 let _ = self.poll.registry().deregister(&mut sock);
             }
         }
@@ -207,6 +281,10 @@ impl Loop {
                             ok = false;
                             continue;
                         }
+                        let Ok(state) = UdpSocketState::new(UdpSockRef::from(&s)) else {
+                            ok = false;
+                            continue;
+                        };
                         let mut s = UdpSocket::from_std(s);
                         if self
                             .poll
@@ -216,7 +294,7 @@ impl Loop {
                         {
                             ok = false;
                         }
-                        self.sockets.insert(id, s);
+                        self.sockets.insert(id, (s, state));
                     }
                     let r = if ok {
                         self.engine.create_call(*spec, Instant::now())
