@@ -167,12 +167,11 @@ impl Loop {
                 return;
             };
             let n = {
-                let mut slices: Vec<IoSliceMut<'_>> = Vec::new();
+                // On the stack: no allocation per receive.
                 let mut chunks = self.bufs.chunks_mut(SLOT);
-                for _ in 0..BATCH {
-                    let chunk = chunks.next().expect("BATCH slots");
-                    slices.push(IoSliceMut::new(&mut chunk[..MAX_DATAGRAM]));
-                }
+                let mut slices: [IoSliceMut<'_>; BATCH] = std::array::from_fn(|_| {
+                    IoSliceMut::new(&mut chunks.next().expect("BATCH slots")[..MAX_DATAGRAM])
+                });
                 match state.recv(UdpSockRef::from(socket), &mut slices, &mut self.meta) {
                     Ok(n) => n,
                     Err(e) if e.kind() == ErrorKind::WouldBlock => return,
