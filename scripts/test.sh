@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 packages=()
 command -v pkg-config >/dev/null 2>&1 || packages+=(pkg-config)
 pkg-config --exists libsrtp2 2>/dev/null || packages+=(libsrtp2-dev)
+command -v ffmpeg >/dev/null 2>&1 || packages+=(ffmpeg)
 if ((${#packages[@]})); then
   if [ "$(id -u)" = 0 ]; then
     echo "== installing ${packages[*]}"

@@ -6,8 +6,9 @@
 //! the per-stream counters the summary prints. It does no I/O: [`crate::capture`] reads and
 //! writes the capture around it.
 
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+use std::collections::hash_map::{Entry, RandomState};
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
 use std::time::Duration;
 
 use srtp_core::{Error as SrtpError, Session, MAX_TRAILER_LEN};
@@ -79,6 +80,7 @@ pub struct Engine {
     owners: HashMap<(Flow, u32), usize>,
     report: Report,
     scratch: Vec<u8>,
+    copies: Copies,
 }
 
 impl Engine {
@@ -98,6 +100,7 @@ impl Engine {
             sessions: HashMap::new(),
             owners: HashMap::new(),
             scratch: Vec::new(),
+            copies: Copies::default(),
         })
     }
 
@@ -134,10 +137,22 @@ impl Engine {
             Mode::Decrypt => self.decrypt(udp.flow, ssrc, kind, &mut buf[..len]),
             Mode::Encrypt => self.encrypt(udp.flow, kind, &mut buf, len),
         };
+        let payload = udp.payload.clone();
         let outcome = match result {
-            Ok(n) => match net::replace_payload(frame, &udp, &buf[..n]) {
-                Ok(()) => Outcome::Done,
-                Err(_) => Outcome::Failed,
+            Ok(n) => {
+                if self.config.mode == Mode::Decrypt {
+                    self.copies.insert(&frame[payload], &buf[..n]);
+                }
+                rewrite(frame, &udp, &buf[..n], Outcome::Done)
+            }
+            // The same bytes as a packet decrypted before (captured twice): the plain packet
+            // is known, and so is that these bytes authenticated.
+            Err(Outcome::Replayed) => match self.copies.get(&frame[payload]) {
+                Some(plain) => {
+                    let plain = plain.to_vec();
+                    rewrite(frame, &udp, &plain, Outcome::Duplicate)
+                }
+                None => Outcome::Replayed,
             },
             Err(outcome) => outcome,
         };
@@ -149,7 +164,7 @@ impl Engine {
         };
         self.report.count(key, time, outcome);
         match (outcome, self.config.failed) {
-            (Outcome::Done, _) => Verdict::Rewritten,
+            (Outcome::Done | Outcome::Duplicate, _) => Verdict::Rewritten,
             (_, Failed::Keep) => Verdict::Keep,
             (_, Failed::Drop) => Verdict::Drop,
         }
@@ -236,6 +251,59 @@ impl Engine {
             Kind::Rtcp => session.protect_rtcp(buf, len),
         }
         .map_err(|_| Outcome::Failed)
+    }
+}
+
+/// Writes `payload` into the frame; a frame that cannot take it counts as failed.
+fn rewrite(frame: &mut Vec<u8>, udp: &net::UdpDatagram, payload: &[u8], ok: Outcome) -> Outcome {
+    match net::replace_payload(frame, udp, payload) {
+        Ok(()) => ok,
+        Err(_) => Outcome::Failed,
+    }
+}
+
+/// Packets decrypted lately, by their SRTP bytes: a capture often holds a packet twice (taken
+/// on two interfaces, or on both sides of a bridge), and the second copy, refused by the
+/// replay window, can still be written in the clear.
+#[derive(Default)]
+struct Copies {
+    hasher: RandomState,
+    map: HashMap<u64, Decrypted>,
+    order: VecDeque<u64>,
+}
+
+/// A decrypted packet: its SRTP bytes and the plain packet.
+type Decrypted = (Box<[u8]>, Box<[u8]>);
+
+/// Decrypted packets remembered for their copies: some megabytes, and copies in a capture
+/// follow their original closely.
+const MAX_COPIES: usize = 8192;
+
+/// Only the count: the packets are decrypted media.
+impl std::fmt::Debug for Copies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Copies")
+            .field("packets", &self.map.len())
+            .finish()
+    }
+}
+
+impl Copies {
+    fn insert(&mut self, srtp: &[u8], plain: &[u8]) {
+        let h = self.hasher.hash_one(srtp);
+        if self.map.insert(h, (srtp.into(), plain.into())).is_none() {
+            self.order.push_back(h);
+            if self.order.len() > MAX_COPIES {
+                if let Some(old) = self.order.pop_front() {
+                    self.map.remove(&old);
+                }
+            }
+        }
+    }
+
+    fn get(&self, srtp: &[u8]) -> Option<&[u8]> {
+        let (s, p) = self.map.get(&self.hasher.hash_one(srtp))?;
+        (**s == *srtp).then_some(&**p)
     }
 }
 

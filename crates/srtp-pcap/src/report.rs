@@ -32,8 +32,12 @@ pub enum Outcome {
     Done,
     /// No key authenticated it (or, encrypting, it could not be protected).
     Failed,
-    /// A key knows the packet's index already: a duplicate in the capture.
+    /// A key knows the packet's index already, and the packet is not a copy of one decrypted
+    /// before: kept or dropped as failed ones are.
     Replayed,
+    /// An exact copy of a packet decrypted before (captured twice): counted as replayed, and
+    /// written decrypted.
+    Duplicate,
 }
 
 /// One row of the summary: an SSRC sending RTP or RTCP in one direction.
@@ -56,8 +60,10 @@ pub struct StreamStats {
     pub done: u64,
     /// Packets that failed authentication (or protection).
     pub failed: u64,
-    /// Packets whose index was seen already.
+    /// Packets whose index was seen already (the copies included).
     pub replayed: u64,
+    /// Of those, exact copies of a packet decrypted before, written decrypted.
+    pub copies: u64,
     /// Timestamp of the first packet.
     pub first: Option<Duration>,
     /// Timestamp of the last packet.
@@ -127,6 +133,10 @@ impl Report {
             Outcome::Done => s.done += 1,
             Outcome::Failed => s.failed += 1,
             Outcome::Replayed => s.replayed += 1,
+            Outcome::Duplicate => {
+                s.replayed += 1;
+                s.copies += 1;
+            }
         }
         if s.first.is_none() {
             s.first = time;
@@ -159,6 +169,7 @@ impl Report {
             t.done += s.done;
             t.failed += s.failed;
             t.replayed += s.replayed;
+            t.copies += s.copies;
         }
         t
     }
@@ -247,6 +258,13 @@ impl fmt::Display for Report {
         )?;
         if replayed {
             write!(f, ", {} replayed", t.replayed)?;
+            if t.copies > 0 {
+                write!(
+                    f,
+                    " ({} of them copies of decrypted packets, written decrypted)",
+                    t.copies
+                )?;
+            }
         }
         writeln!(f)?;
         write!(f, "left as they were: {} other records", self.other())?;

@@ -67,7 +67,9 @@ enum What {
     Secure,
     /// SRTP with a flipped payload bit: fails authentication.
     Forged,
-    /// A second copy of an earlier SRTP packet: replayed.
+    /// A second copy of an earlier SRTP packet (captured twice): replayed, written decrypted.
+    Copy,
+    /// An earlier packet's index with other bytes: replayed, kept or dropped.
     Replayed,
     /// Not RTP at all: kept byte for byte.
     Other,
@@ -140,7 +142,7 @@ fn call(link: Link, v6: bool, keys: &Keys) -> Call {
         call.plain.push(Record::new(t, plain));
         call.what.push(what);
     };
-    let mut last_a = Vec::new();
+    let (mut last_a, mut last_plain_a) = (Vec::new(), Vec::new());
     for i in 0..PACKETS {
         let t = start + Duration::from_millis(20) * u32::from(i);
         let seq_a = 65_500u16.wrapping_add(i);
@@ -153,7 +155,12 @@ fn call(link: Link, v6: bool, keys: &Keys) -> Call {
             push(&mut call, t, f.clone(), f, What::Forged);
         }
         if i == REPLAYED_AT {
-            let f = common::udp_frame(link, a, b, &last_a);
+            let copy = common::udp_frame(link, a, b, &last_a);
+            let plain = common::udp_frame(link, a, b, &last_plain_a);
+            push(&mut call, t, copy, plain, What::Copy);
+            let mut replayed = last_a.clone();
+            replayed[20] ^= 0x01;
+            let f = common::udp_frame(link, a, b, &replayed);
             push(&mut call, t, f.clone(), f, What::Replayed);
         }
         push(
@@ -163,7 +170,7 @@ fn call(link: Link, v6: bool, keys: &Keys) -> Call {
             common::udp_frame(link, a, b, &plain_a),
             What::Secure,
         );
-        last_a = srtp_a;
+        (last_a, last_plain_a) = (srtp_a, plain_a);
         if i % 2 == 0 {
             let plain_b = rtp(SSRC_B, 1000 + i, 90 * u32::from(i));
             let srtp_b = protect(&mut tx_forward, &plain_b, false);
@@ -274,7 +281,9 @@ fn check_decrypt(profile: Profile, link: Link, format: Format, v6: bool, endiann
             .plain
             .iter()
             .zip(&call.what)
-            .filter(|(_, w)| failed == Failed::Keep || matches!(w, What::Secure | What::Other))
+            .filter(|(_, w)| {
+                failed == Failed::Keep || matches!(w, What::Secure | What::Copy | What::Other)
+            })
             .map(|(r, _)| r.clone())
             .collect();
         common::assert_records_eq(&got, &expected, &format!("{what} {failed:?}"));
@@ -287,7 +296,7 @@ fn check_decrypt(profile: Profile, link: Link, format: Format, v6: bool, endiann
         let n = u64::from(PACKETS);
         assert_eq!(
             stream(&report, SSRC_A, Kind::Rtp, a, b),
-            (n + 2, n, 1, 1),
+            (n + 3, n, 1, 2),
             "{what}"
         );
         assert_eq!(
@@ -316,7 +325,7 @@ fn check_decrypt(profile: Profile, link: Link, format: Format, v6: bool, endiann
         let table = report.to_string();
         assert!(table.contains("0x11111111  RTP "), "{table}");
         assert!(
-            table.contains("failed authentication, 1 replayed"),
+            table.contains("1 failed authentication, 2 replayed (1 of them copies of decrypted"),
             "{table}"
         );
     }
@@ -468,6 +477,82 @@ fn records_captured_short_are_kept_and_counted() {
         let got = common::read_capture(&out);
         for (g, r) in got.iter().zip(&records).step_by(3) {
             assert_eq!(g, r);
+        }
+    }
+}
+
+#[test]
+fn simple_and_obsolete_packet_blocks_decrypt_too() {
+    use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
+    use pcap_file::pcapng::blocks::packet::PacketBlock;
+    use pcap_file::pcapng::blocks::simple_packet::SimplePacketBlock;
+    use pcap_file::pcapng::{Block, PcapNgReader, PcapNgWriter};
+    use std::borrow::Cow;
+
+    let keys = Keys::new(Profile::Aes192CmHmacSha1_80);
+    let call = call(Link::Raw, false, &keys);
+    for endianness in [Endianness::Big, Endianness::Little] {
+        let mut w = PcapNgWriter::with_endianness(Vec::new(), endianness).unwrap();
+        let idb = InterfaceDescriptionBlock::new(pcap_file::DataLink::RAW, 0);
+        w.write_block(&Block::InterfaceDescription(idb)).unwrap();
+        for (i, r) in call.secure.iter().enumerate() {
+            let block = if i % 2 == 0 {
+                Block::SimplePacket(SimplePacketBlock {
+                    original_len: r.orig_len,
+                    data: Cow::Borrowed(&r.data),
+                })
+            } else {
+                // Microseconds (the default resolution); pcap-file writes the two 32-bit halves
+                // as one u64 in the section's byte order.
+                let ticks = r.time.as_micros() as u64;
+                Block::Packet(PacketBlock {
+                    interface_id: 0,
+                    drop_count: 0,
+                    timestamp: match endianness {
+                        Endianness::Big => ticks,
+                        Endianness::Little => ticks.rotate_left(32),
+                    },
+                    captured_len: r.orig_len,
+                    original_len: r.orig_len,
+                    data: Cow::Borrowed(&r.data),
+                    options: vec![],
+                })
+            };
+            w.write_block(&block).unwrap();
+        }
+        let input = w.into_inner();
+        let (out, report) = run(
+            config(Mode::Decrypt, &[&keys.one, &keys.two], Failed::Keep),
+            &input,
+        );
+        assert_eq!(
+            report.totals().done,
+            u64::from(PACKETS) * 5 / 2 + 8,
+            "{report}"
+        );
+        // The packet blocks' timestamps read right (in both byte orders).
+        let last = report.streams().filter_map(|(_, s)| s.last).max().unwrap();
+        let expected = call.secure.last().unwrap().time;
+        assert_eq!(last.as_micros(), expected.as_micros(), "{endianness:?}");
+
+        let mut r = PcapNgReader::new(&out[..]).unwrap();
+        let mut got = Vec::new();
+        while let Some(block) = r.next_block() {
+            match block.unwrap() {
+                Block::SimplePacket(b) => got.push(b.data[..b.original_len as usize].to_vec()),
+                Block::Packet(b) => got.push(b.data.to_vec()),
+                _ => {}
+            }
+        }
+        let expected: Vec<Vec<u8>> = call
+            .plain
+            .iter()
+            .zip(&call.what)
+            .map(|(r, _)| r.data.clone())
+            .collect();
+        assert_eq!(got.len(), expected.len());
+        for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+            assert!(g == e, "{endianness:?}: record {i} differs");
         }
     }
 }
