@@ -100,6 +100,7 @@ fn main() -> Result<()> {
     let mut senders = Vec::new();
     let mut receivers = Vec::new();
     let setup_start = Instant::now();
+    let rss_before = rss_kib();
     for n in 0..args.calls {
         let key = srtp_in.then(|| MasterKey::generate(PROFILE));
         let setup = target.create(n, a_addr, b_addr, key.as_ref())?;
@@ -110,11 +111,14 @@ fn main() -> Result<()> {
         receivers.push(setup.b_policy.map(|p| Session::new(&p)).transpose()?);
     }
     eprintln!(
-        "{}: {} calls ({:?}) set up in {:.2?}",
+        "{}: {} calls ({:?}) set up in {:.2?}; this process grew by {} KiB ({:.1} KiB per call, \
+         both ends' sessions included)",
         target.name(),
         args.calls,
         args.media,
-        setup_start.elapsed()
+        setup_start.elapsed(),
+        rss_kib().saturating_sub(rss_before),
+        rss_kib().saturating_sub(rss_before) as f64 / f64::from(args.calls.max(1)),
     );
 
     let epoch = Instant::now();
@@ -195,6 +199,18 @@ fn main() -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Resident memory of this process, KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 /// Sleeps until `due` (never spins: the receiver shares this core).

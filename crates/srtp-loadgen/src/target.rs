@@ -63,7 +63,7 @@ impl InProcess {
     pub fn start(media: Media, workers: usize) -> Result<Self> {
         let relay = Relay::start(RelayConfig {
             workers,
-            ports: 30000..=59999,
+            ports: 10000..=65534,
             ..RelayConfig::default()
         })?;
         Ok(Self {
@@ -123,6 +123,7 @@ impl Target for InProcess {
         let leg = |security, remote| {
             let mut l = LegRequest::new(security);
             l.remote = Some(remote);
+            l.rtcp_mux = true;
             l
         };
         let created = relay.create_call(CallRequest {

@@ -403,9 +403,15 @@ impl Relay {
                 break Err(RelayError::PortsExhausted);
             };
             let bind = |p: u16| UdpSocket::bind(SocketAddr::new(self.config.bind, p));
+            let in_use = |e: &std::io::Error| e.kind() == std::io::ErrorKind::AddrInUse;
             match (bind(port), rtcp.then(|| bind(port + 1))) {
                 (Ok(a), None) => break Ok((port, a, None)),
                 (Ok(a), Some(Ok(b))) => break Ok((port, a, Some(b))),
+                (Err(e), _) | (_, Some(Err(e))) if !in_use(&e) => {
+                    // Out of file descriptors, or the address is not ours: not a busy port.
+                    busy.push(port);
+                    break Err(RelayError::Io(e));
+                }
                 _ => busy.push(port),
             }
         };
