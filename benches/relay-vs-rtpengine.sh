@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # srtp-relay against rtpengine under the same load, in one run: each relay with one worker
 # pinned to core 0, the load generator on core 1, 172-byte packets at 50 packets/s per call,
-# one direction. Prints one Markdown table row per relay and media.
+# one direction. Prints one Markdown table row per relay and media, after the floor: a
+# trivial forwarder (one socket per call, epoll, no parsing or crypto) on the same core.
 #
 #   benches/relay-vs-rtpengine.sh            # CALLS=300 DURATION=10 by default
 #   CALLS=1000 DURATION=20 benches/relay-vs-rtpengine.sh
@@ -33,6 +34,11 @@ trap 'kill $pid 2>/dev/null || true' EXIT
 sleep 1
 
 first=1
+out=$(target/release/srtp-loadgen --target trivial --calls "$calls" --duration "$duration" \
+  --media rtp-rtp 2>/dev/null)
+echo "$out" | head -2
+echo "$out" | tail -n +3
+first=0
 for media in rtp-rtp srtp-rtp srtp-srtp; do
   for target in srtp-relay rtpengine; do
     out=$(target/release/srtp-loadgen --target "$target" --rtpengine-pid "$pid" --ng "$ng" \

@@ -14,6 +14,7 @@
 
 mod cpu;
 mod target;
+mod trivial;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -68,6 +69,8 @@ struct Args {
 enum TargetKind {
     SrtpRelay,
     Rtpengine,
+    /// The floor: one socket per call, epoll, no parsing or crypto (rtp-rtp only).
+    Trivial,
 }
 
 const PACKET: usize = 172;
@@ -82,6 +85,13 @@ fn main() -> Result<()> {
     pin(args.relay_core); // in-process relay workers inherit this core
     let mut target: Box<dyn Target> = match args.target {
         TargetKind::SrtpRelay => Box::new(InProcess::start(args.media, args.workers)?),
+        TargetKind::Trivial => {
+            anyhow::ensure!(
+                args.media == Media::RtpRtp,
+                "the trivial forwarder does rtp-rtp only"
+            );
+            Box::new(trivial::Trivial::new())
+        }
         TargetKind::Rtpengine => {
             let pid = args
                 .rtpengine_pid
@@ -121,6 +131,9 @@ fn main() -> Result<()> {
         rss_kib().saturating_sub(rss_before) as f64 / f64::from(args.calls.max(1)),
     );
 
+    pin(args.relay_core); // threads a target starts now run on the relay's core
+    target.start();
+    pin(args.load_core);
     let epoch = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let received = Arc::new(AtomicU64::new(0));

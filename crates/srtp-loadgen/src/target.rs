@@ -45,6 +45,8 @@ pub trait Target {
     ) -> Result<CallSetup>;
     /// Whose CPU time counts.
     fn cpu(&self) -> CpuSource;
+    /// Called once every call is set up, before traffic starts.
+    fn start(&mut self) {}
     /// Ends every call.
     fn teardown(&mut self) -> Result<()>;
 }
