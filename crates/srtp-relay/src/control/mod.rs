@@ -19,6 +19,7 @@ pub mod certs;
 pub mod client;
 pub mod ng;
 pub mod roles;
+pub mod sdp;
 pub mod server;
 pub mod tls;
 

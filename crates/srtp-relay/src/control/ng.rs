@@ -1,24 +1,101 @@
-//! The rtpengine ng control protocol: `<cookie> <bencoded dictionary>` over UDP.
+//! The rtpengine ng control protocol, so that Kamailio's and OpenSIPS's `rtpengine` modules
+//! drive the relay unchanged: `<cookie> <bencoded dictionary>` over UDP, answered with the same
+//! cookie and a dictionary whose `result` is `ok`, `pong` or `error` (`error-reason`).
+//!
+//! Commands: `ping`, `offer`, `answer`, `delete`, `query`, `list`. An `offer` carries the
+//! caller's SDP (leg 0, tagged `from-tag`); the relay allocates both legs of every media
+//! section and returns the SDP for the callee (leg 1) pointing at the relay. The `answer`
+//! carries the callee's SDP and returns the SDP for the caller.
+//!
+//! SRTP (SDES, RFC 4568) per leg:
+//! - The caller's leg is SRTP when it offers `RTP/SAVP(F)` with `a=crypto`, or `RTP/AVP` with
+//!   `a=crypto` (optional SRTP). The relay takes the first line it supports and answers with
+//!   its own key: same tag and suite, and an MKI only when the chosen line had one. An optional
+//!   offer is answered `RTP/AVP` with `a=crypto` (RFC 8643, OSRTP), or `RTP/SAVP` when the
+//!   offer carries Microsoft's `a=encryption:` attribute or the flag `OSRTP-accept-legacy`.
+//! - The callee's leg follows `transport-protocol` (or a flag `RTP/AVP`, `RTP/SAVP`, …), else
+//!   the caller's transport. SRTP toward the callee offers the caller's chosen suite, one line
+//!   per MKI form the caller offered; `OSRTP-offer` offers `RTP/AVP` with `a=crypto`. Both
+//!   `RTP/SAVP` and `RTP/AVP` answers with `a=crypto` are accepted.
+//! - `SDES-off`, `SDES-no-<suite>`, `SDES-only-<suite>` (as flags or in an `SDES` list) limit
+//!   the suites.
+//!
+//! Limits: the callee's leg is keyed when the offer is made, so a callee that answers an
+//! SRTP offer with plain RTP, or picks a different suite, gets an error (the relay cannot
+//! change a leg's security after creation). The protocol has no authentication: bind it to
+//! loopback or a private signalling network.
 
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use srtp_core::sdes::CryptoAttribute;
+use srtp_core::{MasterKey, Policy, Profile};
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
 use super::bencode::{dict, Value};
-use super::Control;
+use super::sdp::Sdp;
+use super::{answer_line, Control, CreateError};
+use crate::engine::{EncryptionLevel, LegUpdate, Mode, Security, SrtpMode};
+use crate::io::{CallRequest, LegRequest, LocalPorts, RelayError};
 
-/// The ng listener.
+/// How long a reply is kept to answer a retransmitted command with the same cookie.
+const REPLY_CACHE_TIME: Duration = Duration::from_secs(30);
+/// Most replies kept.
+const REPLY_CACHE_LEN: usize = 1024;
+
+/// A reply kept for retransmissions: when, the cookie, the datagram.
+type CachedReply = (Instant, Vec<u8>, Vec<u8>);
+
+/// The ng listener and its calls.
 #[derive(Debug)]
 pub struct Ng {
     control: Arc<Control>,
+    calls: Mutex<HashMap<String, NgCall>>,
+    replies: Mutex<VecDeque<CachedReply>>,
 }
+
+/// A call driven over ng: one relay call per media section.
+#[derive(Debug)]
+struct NgCall {
+    from_tag: String,
+    to_tag: Option<String>,
+    created: Instant,
+    streams: Vec<Stream>,
+}
+
+/// One media section of an ng call. Holds the relay's own `a=crypto` lines (with keys) for
+/// the life of the call so that re-offers repeat them; they zeroize on drop.
+#[derive(Debug)]
+struct Stream {
+    /// `None` for a section that was rejected (port 0).
+    relay: Option<u64>,
+    ports: [LocalPorts; 2],
+    /// The relay's answer line toward the caller, when leg 0 is SRTP.
+    caller_line: Option<CryptoAttribute>,
+    /// The caller's transport, and whether it offered optional SRTP Microsoft style.
+    caller_proto: String,
+    caller_legacy_osrtp: bool,
+    caller_mux: bool,
+    /// The relay's offered lines toward the callee, when leg 1 is SRTP.
+    callee_lines: Vec<CryptoAttribute>,
+    callee_proto: String,
+}
+
+/// A command's failure, sent back as `error-reason`.
+type NgResult = Result<Value, String>;
 
 impl Ng {
     /// A listener over `control`.
     pub fn new(control: Arc<Control>) -> Arc<Self> {
-        Arc::new(Self { control })
+        Arc::new(Self {
+            control,
+            calls: Mutex::new(HashMap::new()),
+            replies: Mutex::new(VecDeque::new()),
+        })
     }
 
     /// Answers datagrams until `shutdown` turns true.
@@ -26,38 +103,53 @@ impl Ng {
         let mut buf = vec![0u8; 65536];
         loop {
             let (n, peer) = tokio::select! {
-                r = socket.recv_from(&mut buf) => match r { Ok(r) => r, Err(_) => continue },
+                r = socket.recv_from(&mut buf) => match r {
+                    Ok(r) => r,
+                    Err(_) => continue,
+                },
                 _ = shutdown.changed() => return,
             };
-            if let Some(reply) = self.handle(&buf[..n]) {
+            if let Some(reply) = self.handle(&buf[..n], peer) {
                 let _ = socket.send_to(&reply, peer).await;
             }
         }
     }
 
-    /// Handles one datagram; `None` when it has no cookie.
-    pub fn handle(&self, datagram: &[u8]) -> Option<Vec<u8>> {
+    /// Handles one datagram from `peer`; `None` when it has no cookie.
+    pub fn handle(&self, datagram: &[u8], peer: SocketAddr) -> Option<Vec<u8>> {
         let space = datagram.iter().position(|&b| b == b' ')?;
         let (cookie, rest) = (&datagram[..space], &datagram[space + 1..]);
+        if let Some(cached) = self.cached(cookie) {
+            return Some(cached);
+        }
         let reply = match Value::decode(rest) {
             Ok(msg) => {
                 self.control
                     .metrics
                     .ng_commands
                     .fetch_add(1, Ordering::Relaxed);
-                match msg.get_str("command") {
-                    Some("ping") => dict([("result", Value::str("pong"))]),
-                    _ => dict([
+                let command = msg.get_str("command").unwrap_or("");
+                let result = self.command(command, &msg);
+                tracing::info!(
+                    %peer,
+                    command,
+                    call_id = msg.get_str("call-id").unwrap_or("-"),
+                    result = if result.is_ok() { "ok" } else { "error" },
+                    "ng command"
+                );
+                result.unwrap_or_else(|reason| {
+                    dict([
                         ("result", Value::str("error")),
-                        ("error-reason", Value::str("unknown command")),
-                    ]),
-                }
+                        ("error-reason", Value::Bytes(reason.into_bytes())),
+                    ])
+                })
             }
-            Err(_) => {
+            Err(e) => {
                 self.control
                     .metrics
                     .ng_malformed
                     .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%peer, error = %e, "ng message malformed");
                 dict([
                     ("result", Value::str("error")),
                     ("error-reason", Value::str("malformed message")),
@@ -67,6 +159,515 @@ impl Ng {
         let mut out = cookie.to_vec();
         out.push(b' ');
         out.extend(reply.encode());
+        self.remember(cookie, &out);
         Some(out)
     }
+
+    fn cached(&self, cookie: &[u8]) -> Option<Vec<u8>> {
+        let mut replies = self.replies.lock().ok()?;
+        let now = Instant::now();
+        while replies
+            .front()
+            .is_some_and(|(t, _, _)| now.duration_since(*t) > REPLY_CACHE_TIME)
+        {
+            replies.pop_front();
+        }
+        replies
+            .iter()
+            .find(|(_, c, _)| c == cookie)
+            .map(|(_, _, r)| r.clone())
+    }
+
+    fn remember(&self, cookie: &[u8], reply: &[u8]) {
+        if let Ok(mut replies) = self.replies.lock() {
+            if replies.len() == REPLY_CACHE_LEN {
+                replies.pop_front();
+            }
+            replies.push_back((Instant::now(), cookie.to_vec(), reply.to_vec()));
+        }
+    }
+
+    fn command(&self, command: &str, msg: &Value) -> NgResult {
+        match command {
+            "ping" => Ok(dict([("result", Value::str("pong"))])),
+            "offer" => self.offer(msg),
+            "answer" => self.answer(msg),
+            "delete" => self.delete(msg),
+            "query" => self.query(msg),
+            "list" => Ok(self.list()),
+            _ => Err(format!("unknown command {:?}", truncate(command))),
+        }
+    }
+
+    fn offer(&self, msg: &Value) -> NgResult {
+        let (call_id, from_tag, sdp_text) = required(msg, "from-tag")?;
+        let flags = Flags::of(msg);
+        let mut sdp = Sdp::parse(sdp_text).map_err(|e| e.to_string())?;
+        let mut calls = self.calls.lock().map_err(|_| "internal error")?;
+        if let Some(call) = calls.get(call_id) {
+            // A re-offer (re-INVITE, hold): same ports and lines, new remote and direction.
+            if call.from_tag == from_tag && call.streams.len() == sdp.media.len() {
+                self.update_leg(call, 0, &sdp)?;
+                return Ok(ok_sdp(&render_offer(call, &mut sdp, &self.control, &flags)));
+            }
+            return Err("call-id exists with other tags or media".into());
+        }
+        let mut streams = Vec::with_capacity(sdp.media.len());
+        let result = (|| {
+            for i in 0..sdp.media.len() {
+                streams.push(self.offer_stream(&sdp, i, &flags)?);
+            }
+            Ok::<_, String>(())
+        })();
+        if let Err(e) = result {
+            for s in &streams {
+                if let Some(id) = s.relay {
+                    let _ = self.control.relay().delete_call(id);
+                }
+            }
+            return Err(e);
+        }
+        let call = NgCall {
+            from_tag: from_tag.to_owned(),
+            to_tag: None,
+            created: Instant::now(),
+            streams,
+        };
+        let out = render_offer(&call, &mut sdp, &self.control, &flags);
+        calls.insert(call_id.to_owned(), call);
+        Ok(ok_sdp(&out))
+    }
+
+    /// Creates the relay call for media section `i` of an offer.
+    fn offer_stream(&self, sdp: &Sdp, i: usize, flags: &Flags) -> Result<Stream, String> {
+        let m = &sdp.media[i];
+        let unused = LocalPorts {
+            rtp: SocketAddr::from(([0, 0, 0, 0], 0)),
+            rtcp: None,
+        };
+        let callee_proto = flags.transport.clone().unwrap_or_else(|| m.proto.clone());
+        let mut stream = Stream {
+            relay: None,
+            ports: [unused, unused],
+            caller_line: None,
+            caller_proto: m.proto.clone(),
+            caller_legacy_osrtp: sdp.microsoft_encryption(i) || flags.has("OSRTP-accept-legacy"),
+            caller_mux: m.rtcp_mux(),
+            callee_lines: Vec::new(),
+            callee_proto: callee_proto.clone(),
+        };
+        if m.port == 0 {
+            return Ok(stream);
+        }
+        // The caller's SRTP: the first line whose suite is allowed and whose keys work.
+        let offered: Vec<CryptoAttribute> = m
+            .crypto_lines()
+            .filter_map(|l| l.parse::<CryptoAttribute>().ok())
+            .filter(|a| flags.suite_allowed(a.profile) && a.policy().is_ok())
+            .collect();
+        let chosen = offered.first();
+        if m.is_savp() && chosen.is_none() {
+            return Err(format!(
+                "media {i}: {} offered without a usable a=crypto line",
+                m.proto
+            ));
+        }
+        let caller = match chosen {
+            Some(attr) => {
+                let own = answer_line(attr);
+                let security = srtp(attr, &own)?;
+                stream.caller_line = Some(own);
+                security
+            }
+            None => Security::Plain,
+        };
+        // The callee's SRTP: the caller's suite (or the first allowed), one line per MKI
+        // form the caller used.
+        let callee_srtp =
+            !flags.sdes_off && (callee_proto.contains("SAVP") || flags.has("OSRTP-offer"));
+        let callee = if callee_srtp {
+            let profile = chosen
+                .map(|a| a.profile)
+                .or_else(|| Profile::ALL.into_iter().find(|p| flags.suite_allowed(*p)))
+                .ok_or("SDES flags leave no suite")?;
+            stream.callee_lines = callee_lines(&offered, profile);
+            let placeholder = Policy::new(profile, MasterKey::generate(profile));
+            Security::Srtp {
+                inbound: placeholder,
+                outbound: stream.callee_lines[0].policy().map_err(|e| e.to_string())?,
+            }
+        } else {
+            Security::Plain
+        };
+        let mode = match (caller.is_srtp(), callee.is_srtp()) {
+            (true, true) => Mode::Transcrypt,
+            (false, false) => Mode::PassThrough { verify: false },
+            // One side SRTP, the other plain: a bridge whose policy allows either.
+            _ => Mode::Bridge {
+                level: EncryptionLevel::SupportEncryption,
+                gateway: SrtpMode::Optional,
+                gateway_tls: true,
+            },
+        };
+        let mut leg0 = LegRequest::new(caller);
+        leg0.rtcp_mux = stream.caller_mux;
+        leg0.direction = sdp.direction(i);
+        (leg0.remote, leg0.remote_rtcp) = remotes(sdp, i);
+        let leg1 = LegRequest::new(callee);
+        let created = self
+            .control
+            .create_call(CallRequest {
+                mode,
+                legs: [leg0, leg1],
+            })
+            .map_err(|e| create_error(&e))?;
+        stream.relay = Some(created.id);
+        stream.ports = created.legs;
+        Ok(stream)
+    }
+
+    fn answer(&self, msg: &Value) -> NgResult {
+        let (call_id, from_tag, sdp_text) = required(msg, "from-tag")?;
+        let to_tag = msg.get_str("to-tag").unwrap_or("");
+        let mut sdp = Sdp::parse(sdp_text).map_err(|e| e.to_string())?;
+        let mut calls = self.calls.lock().map_err(|_| "internal error")?;
+        let call = calls.get_mut(call_id).ok_or("unknown call-id")?;
+        if call.from_tag != from_tag {
+            return Err("from-tag does not match the offer".into());
+        }
+        if sdp.media.len() != call.streams.len() {
+            return Err("the answer's media sections do not match the offer's".into());
+        }
+        for (i, stream) in call.streams.iter_mut().enumerate() {
+            let Some(id) = stream.relay else { continue };
+            let m = &sdp.media[i];
+            if m.port == 0 {
+                // The callee rejected this stream.
+                let _ = self.control.relay().delete_call(id);
+                stream.relay = None;
+                continue;
+            }
+            let mut update = LegUpdate {
+                direction: Some(sdp.direction(i)),
+                ..LegUpdate::default()
+            };
+            (update.remote, update.remote_rtcp) = remotes(&sdp, i);
+            if !stream.callee_lines.is_empty() {
+                let (inbound, outbound) = callee_keys(stream, m.crypto_lines())?;
+                update.inbound_keys = Some(inbound);
+                update.outbound_keys = Some(outbound);
+            } else if m.crypto_lines().next().is_some() && m.is_savp() {
+                return Err(format!("media {i}: SRTP answer to a plain offer"));
+            }
+            self.control
+                .relay()
+                .update_call(id, 1, update)
+                .map_err(|e| e.to_string())?;
+        }
+        call.to_tag = Some(to_tag.to_owned());
+        Ok(ok_sdp(&render_answer(call, &mut sdp, &self.control)))
+    }
+
+    /// Applies a re-offer's remote and direction to leg `leg` of every stream.
+    fn update_leg(&self, call: &NgCall, leg: usize, sdp: &Sdp) -> Result<(), String> {
+        for (i, stream) in call.streams.iter().enumerate() {
+            let Some(id) = stream.relay else { continue };
+            let mut update = LegUpdate {
+                direction: Some(sdp.direction(i)),
+                ..LegUpdate::default()
+            };
+            (update.remote, update.remote_rtcp) = remotes(sdp, i);
+            self.control
+                .relay()
+                .update_call(id, leg, update)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn delete(&self, msg: &Value) -> NgResult {
+        let call_id = msg.get_str("call-id").ok_or("missing call-id")?;
+        let call = self
+            .calls
+            .lock()
+            .map_err(|_| "internal error")?
+            .remove(call_id)
+            .ok_or("unknown call-id")?;
+        let mut totals = Vec::new();
+        for id in call.streams.iter().filter_map(|s| s.relay) {
+            if let Ok(stats) = self.control.relay().delete_call(id) {
+                totals.push(dict([
+                    (
+                        "packets-in",
+                        int(stats[0].counters.packets_in + stats[1].counters.packets_in),
+                    ),
+                    (
+                        "packets-out",
+                        int(stats[0].counters.packets_out + stats[1].counters.packets_out),
+                    ),
+                ]));
+            }
+        }
+        Ok(dict([
+            ("result", Value::str("ok")),
+            ("streams", Value::List(totals)),
+        ]))
+    }
+
+    fn query(&self, msg: &Value) -> NgResult {
+        let call_id = msg.get_str("call-id").ok_or("missing call-id")?;
+        let calls = self.calls.lock().map_err(|_| "internal error")?;
+        let call = calls.get(call_id).ok_or("unknown call-id")?;
+        let mut streams = Vec::new();
+        for s in &call.streams {
+            let Some(id) = s.relay else { continue };
+            let Ok(info) = self.control.relay().call(id) else {
+                continue;
+            };
+            let legs = info
+                .legs
+                .iter()
+                .zip(&s.ports)
+                .map(|(l, p)| {
+                    dict([
+                        ("local", Value::str(&p.rtp.to_string())),
+                        (
+                            "remote",
+                            Value::str(&l.remote_rtp.map(|a| a.to_string()).unwrap_or_default()),
+                        ),
+                        ("srtp", int(u64::from(l.srtp))),
+                        ("packets-in", int(l.stats.counters.packets_in)),
+                        ("packets-out", int(l.stats.counters.packets_out)),
+                        ("drops", int(l.stats.counters.drops.total())),
+                    ])
+                })
+                .collect();
+            streams.push(Value::List(legs));
+        }
+        Ok(dict([
+            ("result", Value::str("ok")),
+            ("from-tag", Value::str(&call.from_tag)),
+            ("to-tag", Value::str(call.to_tag.as_deref().unwrap_or(""))),
+            ("age", int(call.created.elapsed().as_secs())),
+            ("streams", Value::List(streams)),
+        ]))
+    }
+
+    fn list(&self) -> Value {
+        let ids: Vec<Value> = self
+            .calls
+            .lock()
+            .map(|c| c.keys().map(|k| Value::str(k)).collect())
+            .unwrap_or_default();
+        dict([("result", Value::str("ok")), ("calls", Value::List(ids))])
+    }
+}
+
+/// The ng flags that matter to the relay.
+#[derive(Debug, Default)]
+struct Flags {
+    all: Vec<String>,
+    transport: Option<String>,
+    sdes_off: bool,
+    sdes_no: Vec<String>,
+    sdes_only: Vec<String>,
+    replace_origin: bool,
+}
+
+impl Flags {
+    fn of(msg: &Value) -> Self {
+        let mut f = Flags {
+            all: msg
+                .get_strs("flags")
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            transport: msg.get_str("transport-protocol").map(str::to_owned),
+            ..Flags::default()
+        };
+        let sdes = msg
+            .get_strs("SDES")
+            .into_iter()
+            .map(str::to_owned)
+            .chain(
+                f.all
+                    .iter()
+                    .filter_map(|x| x.strip_prefix("SDES-").map(str::to_owned)),
+            )
+            .collect::<Vec<_>>();
+        for s in sdes {
+            if s == "off" || s == "no" {
+                f.sdes_off = true;
+            } else if let Some(suite) = s.strip_prefix("no-") {
+                f.sdes_no.push(suite.to_owned());
+            } else if let Some(suite) = s.strip_prefix("only-") {
+                f.sdes_only.push(suite.to_owned());
+            }
+        }
+        for x in &f.all {
+            if x.starts_with("RTP/") && f.transport.is_none() {
+                f.transport = Some(x.clone());
+            }
+        }
+        f.replace_origin = f.has("replace-origin") || msg.get_strs("replace").contains(&"origin");
+        f
+    }
+
+    fn has(&self, flag: &str) -> bool {
+        self.all.iter().any(|x| x.eq_ignore_ascii_case(flag))
+    }
+
+    fn suite_allowed(&self, p: Profile) -> bool {
+        let name = p.sdes_name();
+        !self.sdes_no.iter().any(|n| n.eq_ignore_ascii_case(name))
+            && (self.sdes_only.is_empty()
+                || self.sdes_only.iter().any(|n| n.eq_ignore_ascii_case(name)))
+    }
+}
+
+/// The call-id, a tag and the SDP of a command.
+fn required<'a>(msg: &'a Value, tag: &str) -> Result<(&'a str, &'a str, &'a str), String> {
+    let call_id = msg.get_str("call-id").ok_or("missing call-id")?;
+    let tag = msg.get_str(tag).ok_or_else(|| format!("missing {tag}"))?;
+    let sdp = msg.get_str("sdp").ok_or("missing sdp")?;
+    Ok((call_id, tag, sdp))
+}
+
+fn srtp(endpoint: &CryptoAttribute, own: &CryptoAttribute) -> Result<Security, String> {
+    Ok(Security::Srtp {
+        inbound: endpoint.policy().map_err(|e| e.to_string())?,
+        outbound: own.policy().map_err(|e| e.to_string())?,
+    })
+}
+
+/// The relay's lines toward the callee: for each MKI form (with, without) the caller offered
+/// in `profile`, a fresh line of that form; one line without MKI when the caller had none.
+fn callee_lines(offered: &[CryptoAttribute], profile: Profile) -> Vec<CryptoAttribute> {
+    let mut lines: Vec<CryptoAttribute> = Vec::new();
+    for a in offered.iter().filter(|a| a.profile == profile) {
+        let has_mki = a.keys.first().and_then(MasterKey::mki).is_some();
+        if lines
+            .iter()
+            .any(|l| l.keys.first().and_then(MasterKey::mki).is_some() == has_mki)
+        {
+            continue;
+        }
+        let mut line = answer_line(a);
+        line.tag = lines.len() as u32 + 1;
+        lines.push(line);
+    }
+    if lines.is_empty() {
+        lines.push(CryptoAttribute::generate(1, profile));
+    }
+    lines
+}
+
+/// The callee's keys (what it sends) and the relay's keys for the line the callee chose.
+fn callee_keys<'a>(
+    stream: &Stream,
+    answer: impl Iterator<Item = &'a str>,
+) -> Result<(Vec<MasterKey>, Vec<MasterKey>), String> {
+    for line in answer {
+        let Ok(a) = line.parse::<CryptoAttribute>() else {
+            continue;
+        };
+        let Some(ours) = stream.callee_lines.iter().find(|l| l.tag == a.tag) else {
+            continue;
+        };
+        if a.profile != ours.profile {
+            return Err(format!(
+                "the answer chose {} for tag {}, offered {}",
+                a.profile.sdes_name(),
+                a.tag,
+                ours.profile.sdes_name()
+            ));
+        }
+        a.policy().map_err(|e| e.to_string())?;
+        return Ok((a.keys, ours.keys.clone()));
+    }
+    Err("the answer accepts none of the offered a=crypto lines (a plain answer to an SRTP offer is not supported)".into())
+}
+
+/// The remote RTP and RTCP addresses of section `i`; none for a held (0.0.0.0) address.
+fn remotes(sdp: &Sdp, i: usize) -> (Option<SocketAddr>, Option<SocketAddr>) {
+    let Some(ip) = sdp.address(i).filter(|ip| !ip.is_unspecified()) else {
+        return (None, None);
+    };
+    let m = &sdp.media[i];
+    let rtp = SocketAddr::new(ip, m.port);
+    let rtcp = if m.rtcp_mux() {
+        Some(rtp)
+    } else {
+        m.rtcp()
+            .map(|(port, addr)| SocketAddr::new(addr.unwrap_or(ip), port))
+    };
+    (Some(rtp), rtcp)
+}
+
+/// The offer toward the callee.
+fn render_offer(call: &NgCall, sdp: &mut Sdp, control: &Control, flags: &Flags) -> String {
+    sdp.set_address(control.media_address(), flags.replace_origin);
+    for (m, s) in sdp.media.iter_mut().zip(&call.streams) {
+        if s.relay.is_none() {
+            m.port = 0;
+            continue;
+        }
+        let lines: Vec<String> = s.callee_lines.iter().map(|l| format!("a={l}")).collect();
+        let p = s.ports[1];
+        m.rewrite(
+            p.rtp.port(),
+            p.rtcp.map(|a| a.port()),
+            &s.callee_proto,
+            &lines,
+        );
+    }
+    sdp.to_text()
+}
+
+/// The answer toward the caller.
+fn render_answer(call: &NgCall, sdp: &mut Sdp, control: &Control) -> String {
+    sdp.set_address(control.media_address(), false);
+    for (m, s) in sdp.media.iter_mut().zip(&call.streams) {
+        if s.relay.is_none() {
+            m.port = 0;
+            continue;
+        }
+        let proto = match &s.caller_line {
+            // Optional SRTP accepted: RFC 8643 keeps RTP/AVP; Microsoft's peers expect SAVP.
+            Some(_) if !s.caller_proto.contains("SAVP") && s.caller_legacy_osrtp => {
+                s.caller_proto.replace("RTP/AVP", "RTP/SAVP")
+            }
+            _ => s.caller_proto.clone(),
+        };
+        let lines: Vec<String> = s.caller_line.iter().map(|l| format!("a={l}")).collect();
+        let p = s.ports[0];
+        let rtcp = if s.caller_mux {
+            None
+        } else {
+            p.rtcp.map(|a| a.port())
+        };
+        m.rewrite(p.rtp.port(), rtcp, &proto, &lines);
+    }
+    sdp.to_text()
+}
+
+fn ok_sdp(sdp: &str) -> Value {
+    dict([("result", Value::str("ok")), ("sdp", Value::str(sdp))])
+}
+
+fn int(v: u64) -> Value {
+    Value::Int(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+fn create_error(e: &CreateError) -> String {
+    match e {
+        CreateError::Relay(RelayError::PortsExhausted) => {
+            "no free media port left in the configured range".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+fn truncate(s: &str) -> &str {
+    s.get(..32).unwrap_or(s)
 }

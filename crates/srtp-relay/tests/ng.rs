@@ -1,0 +1,429 @@
+//! The rtpengine ng protocol over UDP on loopback, driven the way Kamailio's rtpengine module
+//! drives it, with realistic SDP from Lync / Skype for Business, Teams Direct Routing, a plain
+//! SIP phone and an RFC 8643 OSRTP endpoint; after each offer/answer, media actually flows
+//! through the allocated ports (SRTP with the offered keys, decrypted with the relay's keys).
+
+mod support;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use srtp_relay::control::bencode::{dict, Value};
+use srtp_relay::control::server::{ApiAuth, Server};
+use support::{config, flows, session, socket};
+
+/// Keys the endpoints offer (key||salt, 30 bytes, base64).
+const KEY_A: &str = "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz";
+const KEY_A2: &str = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk";
+const KEY_B: &str = "MDEyMzQ1Njc4OWFiY2RlZmdoaWprbG1ub3BxcnN0";
+
+struct Ng {
+    server: Server,
+    sock: UdpSocket,
+    cookie: u32,
+}
+
+impl Ng {
+    async fn start(ports: (u16, u16)) -> Self {
+        let mut c = config(ports);
+        c.api.enabled = false;
+        let server = Server::start(
+            &c,
+            &ApiAuth {
+                files: None,
+                roles: Default::default(),
+            },
+        )
+        .await
+        .unwrap();
+        let sock = socket();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        Self {
+            server,
+            sock,
+            cookie: 0,
+        }
+    }
+
+    /// A relay and two endpoints' media sockets.
+    async fn with_peers(ports: (u16, u16)) -> (Self, UdpSocket, UdpSocket) {
+        (Self::start(ports).await, socket(), socket())
+    }
+
+    /// Deletes `call` (which must exist) and stops the relay.
+    async fn finish(mut self, call: &str) {
+        assert_eq!(self.delete(call).get_str("result"), Some("ok"));
+        assert!(self.server.control().relay().calls().is_empty());
+        self.server.stop().await;
+    }
+
+    fn raw(&self, datagram: &[u8]) -> Vec<u8> {
+        self.sock
+            .send_to(datagram, self.server.ng_addr().unwrap())
+            .unwrap();
+        support::recv(&self.sock).expect("ng reply")
+    }
+
+    /// Sends a command; returns the reply dictionary.
+    fn send(&mut self, entries: Vec<(&str, Value)>) -> Value {
+        self.cookie += 1;
+        let cookie = format!("{:x}_{}", self.cookie, std::process::id());
+        let mut datagram = format!("{cookie} ").into_bytes();
+        datagram.extend(dict(entries).encode());
+        let reply = self.raw(&datagram);
+        let rest = reply
+            .strip_prefix(format!("{cookie} ").as_bytes())
+            .expect("same cookie");
+        Value::decode(rest).unwrap()
+    }
+
+    fn offer(&mut self, call: &str, sdp: &str, extra: Vec<(&str, Value)>) -> String {
+        let mut e = vec![
+            ("command", Value::str("offer")),
+            ("call-id", Value::str(call)),
+            ("from-tag", Value::str("tag-a")),
+            ("sdp", Value::str(sdp)),
+        ];
+        e.extend(extra);
+        sdp_of(&self.send(e))
+    }
+
+    fn answer(&mut self, call: &str, sdp: &str) -> Value {
+        self.send(vec![
+            ("command", Value::str("answer")),
+            ("call-id", Value::str(call)),
+            ("from-tag", Value::str("tag-a")),
+            ("to-tag", Value::str("tag-b")),
+            ("sdp", Value::str(sdp)),
+        ])
+    }
+
+    fn answer_ok(&mut self, call: &str, sdp: &str) -> String {
+        sdp_of(&self.answer(call, sdp))
+    }
+
+    fn delete(&mut self, call: &str) -> Value {
+        self.send(vec![
+            ("command", Value::str("delete")),
+            ("call-id", Value::str(call)),
+            ("from-tag", Value::str("tag-a")),
+        ])
+    }
+}
+
+/// The SDP of a successful reply.
+fn sdp_of(reply: &Value) -> String {
+    let reason = reply.get_str("error-reason");
+    assert_eq!(reply.get_str("result"), Some("ok"), "{reason:?}");
+    reply.get_str("sdp").unwrap().to_owned()
+}
+
+/// The relay's media address and port in an SDP it wrote.
+fn media_addr(sdp: &str) -> SocketAddr {
+    let port = sdp
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|l| l.split(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let ip = sdp
+        .lines()
+        .find_map(|l| l.strip_prefix("c=IN IP4 "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    SocketAddr::new(ip, port)
+}
+
+fn crypto_lines(sdp: &str) -> Vec<&str> {
+    sdp.lines().filter(|l| l.starts_with("a=crypto:")).collect()
+}
+
+fn m_line(sdp: &str) -> &str {
+    sdp.lines().find(|l| l.starts_with("m=audio")).unwrap()
+}
+
+fn port(s: &UdpSocket) -> u16 {
+    s.local_addr().unwrap().port()
+}
+
+/// A Lync / Skype for Business client: optional SRTP the Microsoft way (RTP/AVP with
+/// `a=crypto` and `a=encryption:optional`), the two `|2^31` lines with and without MKI.
+fn lync_offer(p: u16) -> String {
+    format!(
+        "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=session\r\nc=IN IP4 127.0.0.1\r\nb=CT:99980\r\nt=0 0\r\n\
+         m=audio {p} RTP/AVP 0 8 101\r\n\
+         a=candidate:1 1 UDP 2130706431 127.0.0.1 {p} typ host \r\n\
+         a=x-candidate-ipv6:1 1 UDP 2130705919 ::1 {p} typ host\r\n\
+         a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A}|2^31|1:1\r\n\
+         a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A2}|2^31\r\n\
+         a=maxptime:200\r\na=rtcp:{r}\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
+         a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=encryption:optional\r\n\
+         a=ptime:20\r\n",
+        r = p + 1
+    )
+}
+
+/// A plain SIP phone answering.
+fn phone(p: u16, proto: &str) -> String {
+    format!(
+        "v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {p} {proto} 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
+         a=sendrecv\r\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_list_malformed_and_retransmission() {
+    let mut ng = Ng::start((46000, 46099)).await;
+    let r = ng.send(vec![("command", Value::str("ping"))]);
+    assert_eq!(r.get_str("result"), Some("pong"));
+    let reply = ng.raw(b"c1 d7:command");
+    assert!(String::from_utf8_lossy(&reply).contains("malformed"));
+    let r = ng.send(vec![("command", Value::str("dance"))]);
+    assert_eq!(r.get_str("result"), Some("error"));
+    // A retransmitted offer (same cookie) is answered from the cache, not allocated again.
+    let a = socket();
+    let mut datagram = b"retx ".to_vec();
+    datagram.extend(
+        dict([
+            ("command", Value::str("offer")),
+            ("call-id", Value::str("retx-call")),
+            ("from-tag", Value::str("x")),
+            ("sdp", Value::str(&phone(port(&a), "RTP/AVP"))),
+        ])
+        .encode(),
+    );
+    let first = ng.raw(&datagram);
+    assert_eq!(ng.raw(&datagram), first);
+    assert_eq!(ng.server.control().relay().calls().len(), 1);
+    let r = ng.send(vec![("command", Value::str("list"))]);
+    assert_eq!(r.get_strs("calls"), vec!["retx-call"]);
+    assert_eq!(ng.delete("retx-call").get_str("result"), Some("ok"));
+    assert_eq!(ng.delete("retx-call").get_str("result"), Some("error"));
+    assert!(ng.server.control().relay().calls().is_empty());
+    ng.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lync_optional_srtp_to_plain_phone() {
+    let (mut ng, a, b) = Ng::with_peers((46100, 46199)).await;
+    let to_b = ng.offer(
+        "lync-1",
+        &lync_offer(port(&a)),
+        vec![("transport-protocol", Value::str("RTP/AVP"))],
+    );
+    // Toward the phone: plain RTP/AVP, no keys, no ICE, the relay's address.
+    assert!(m_line(&to_b).contains(" RTP/AVP 0 8 101"), "{to_b}");
+    assert!(
+        crypto_lines(&to_b).is_empty() && !to_b.contains("candidate"),
+        "{to_b}"
+    );
+    assert!(to_b.contains("a=rtpmap:101 telephone-event/8000"));
+    let to_a = ng.answer_ok("lync-1", &phone(port(&b), "RTP/AVP"));
+    // Toward Lync: the Microsoft form (RTP/SAVP), its tag 2 line with a symmetric MKI.
+    assert!(m_line(&to_a).contains(" RTP/SAVP "), "{to_a}");
+    let lines = crypto_lines(&to_a);
+    assert_eq!(lines.len(), 1, "{to_a}");
+    assert!(lines[0].starts_with("a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:"));
+    assert!(lines[0].ends_with("|2^31|1:1"), "{}", lines[0]);
+    let key_a = format!("a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A}|2^31|1:1");
+    let (mut a_tx, mut a_rx) = (session(&key_a), session(lines[0]));
+    flows(
+        &a,
+        Some(&mut a_tx),
+        media_addr(&to_a),
+        &b,
+        None,
+        0x4c594e43,
+        10,
+    );
+    flows(
+        &b,
+        None,
+        media_addr(&to_b),
+        &a,
+        Some(&mut a_rx),
+        0x50484f4e,
+        10,
+    );
+    ng.finish("lync-1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_direct_routing_srtp_both_sides() {
+    let (mut ng, a, b) = Ng::with_peers((46200, 46299)).await;
+    let p = port(&a);
+    let teams = format!(
+        "v=0\r\no=- 1 0 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nb=CT:10000000\r\nt=0 0\r\n\
+         m=audio {p} RTP/SAVP 104 9 111 18 0 8 103 97 13 118 101\r\n\
+         a=rtcp:{p}\r\na=ice-ufrag:Y2Sb\r\na=ice-pwd:l6ffSUjNpqgB8OczPzp7Y4bA\r\n\
+         a=rtcp-mux\r\n\
+         a=candidate:1 1 UDP 2130706431 127.0.0.1 {p} typ host\r\n\
+         a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A}|2^31\r\n\
+         a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:{KEY_A2}|2^31\r\n\
+         a=label:main-audio\r\na=rtpmap:104 SILK/16000\r\na=rtpmap:0 PCMU/8000\r\n\
+         a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
+    );
+    let to_b = ng.offer(
+        "teams-1",
+        &teams,
+        vec![
+            ("transport-protocol", Value::str("RTP/SAVP")),
+            ("flags", Value::List(vec![Value::str("replace-origin")])),
+            ("ICE", Value::str("remove")),
+        ],
+    );
+    assert!(m_line(&to_b).contains(" RTP/SAVP "), "{to_b}");
+    assert!(
+        !to_b.contains("ice-ufrag") && !to_b.contains("rtcp-mux"),
+        "{to_b}"
+    );
+    let offered = crypto_lines(&to_b);
+    assert_eq!(offered.len(), 1, "{to_b}");
+    assert!(offered[0].starts_with("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"));
+    assert!(!offered[0].contains(KEY_A), "the relay offers its own key");
+    // The gateway answers tag 1 with its key.
+    let gw = format!(
+        "{}a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_B}\r\n",
+        phone(port(&b), "RTP/SAVP")
+    );
+    let to_a = ng.answer_ok("teams-1", &gw);
+    assert!(m_line(&to_a).contains(" RTP/SAVP "), "{to_a}");
+    assert!(
+        to_a.contains("a=rtcp-mux"),
+        "rtcp-mux accepted toward Teams: {to_a}"
+    );
+    let answered = crypto_lines(&to_a);
+    assert!(answered[0].starts_with("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"));
+    assert!(answered[0].ends_with("|2^31"), "no MKI: {}", answered[0]);
+
+    let mut a_tx = session(&format!(
+        "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A}|2^31"
+    ));
+    let mut a_rx = session(answered[0]);
+    let mut b_tx = session(&format!(
+        "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_B}"
+    ));
+    let mut b_rx = session(offered[0]);
+    flows(
+        &a,
+        Some(&mut a_tx),
+        media_addr(&to_a),
+        &b,
+        Some(&mut b_rx),
+        0x7ea3,
+        10,
+    );
+    flows(
+        &b,
+        Some(&mut b_tx),
+        media_addr(&to_b),
+        &a,
+        Some(&mut a_rx),
+        0x6a7e,
+        10,
+    );
+
+    let q = ng.send(vec![
+        ("command", Value::str("query")),
+        ("call-id", Value::str("teams-1")),
+    ]);
+    assert_eq!(q.get_str("result"), Some("ok"));
+    assert_eq!(q.get_str("to-tag"), Some("tag-b"));
+    ng.finish("teams-1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_phone_to_srtp_trunk() {
+    let (mut ng, a, b) = Ng::with_peers((46300, 46399)).await;
+    let to_b = ng.offer(
+        "phone-1",
+        &phone(port(&a), "RTP/AVP"),
+        vec![
+            (
+                "flags",
+                Value::List(vec![Value::str("SDES-no-AES_CM_128_HMAC_SHA1_32")]),
+            ),
+            ("transport-protocol", Value::str("RTP/SAVP")),
+        ],
+    );
+    let offered = crypto_lines(&to_b);
+    assert_eq!(offered.len(), 1, "{to_b}");
+    assert!(offered[0].starts_with("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"));
+    let gw = format!(
+        "{}a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_B}\r\n",
+        phone(port(&b), "RTP/SAVP")
+    );
+    let to_a = ng.answer_ok("phone-1", &gw);
+    assert!(
+        m_line(&to_a).contains(" RTP/AVP ") && crypto_lines(&to_a).is_empty(),
+        "{to_a}"
+    );
+    let mut b_tx = session(&format!(
+        "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_B}"
+    ));
+    let mut b_rx = session(offered[0]);
+    flows(&a, None, media_addr(&to_a), &b, Some(&mut b_rx), 0x1234, 10);
+    flows(&b, Some(&mut b_tx), media_addr(&to_b), &a, None, 0x4321, 10);
+    // An answer that refuses SRTP cannot be honoured on an already keyed leg.
+    let (c, _d) = (socket(), socket());
+    ng.offer(
+        "phone-2",
+        &phone(port(&c), "RTP/AVP"),
+        vec![("transport-protocol", Value::str("RTP/SAVP"))],
+    );
+    let r = ng.answer("phone-2", &phone(port(&b), "RTP/AVP"));
+    assert_eq!(r.get_str("result"), Some("error"));
+    ng.delete("phone-1");
+    ng.finish("phone-2").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc8643_osrtp_offer_is_answered_avp_with_crypto() {
+    let (mut ng, a, b) = Ng::with_peers((46400, 46499)).await;
+    let osrtp = format!(
+        "v=0\r\no=- 7 7 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {} RTP/AVP 0\r\na=rtcp-mux\r\n\
+         a=crypto:1 AEAD_AES_256_GCM inline:{}\r\n\
+         a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A}\r\na=sendrecv\r\n",
+        port(&a),
+        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWI="
+    );
+    let to_b = ng.offer("osrtp-1", &osrtp, vec![]);
+    assert!(
+        m_line(&to_b).contains(" RTP/AVP ") && crypto_lines(&to_b).is_empty(),
+        "{to_b}"
+    );
+    let to_a = ng.answer_ok("osrtp-1", &phone(port(&b), "RTP/AVP"));
+    // RFC 8643: the answer keeps RTP/AVP and carries a=crypto for the first usable line.
+    assert!(m_line(&to_a).contains(" RTP/AVP "), "{to_a}");
+    let answered = crypto_lines(&to_a);
+    assert_eq!(answered.len(), 1);
+    assert!(
+        answered[0].starts_with("a=crypto:1 AEAD_AES_256_GCM inline:"),
+        "{}",
+        answered[0]
+    );
+    assert!(
+        answered[0].ends_with('='),
+        "padded base64 for baresip: {}",
+        answered[0]
+    );
+    let mut a_tx = session(crypto_lines(&osrtp)[0]);
+    let mut a_rx = session(answered[0]);
+    flows(&a, Some(&mut a_tx), media_addr(&to_a), &b, None, 0x0505, 10);
+    flows(&b, None, media_addr(&to_b), &a, Some(&mut a_rx), 0x0606, 10);
+    // Hold by re-offer: the phone stops receiving.
+    let held = osrtp.replace("a=sendrecv", "a=sendonly");
+    let again = ng.offer("osrtp-1", &held, vec![]);
+    assert_eq!(
+        media_addr(&again),
+        media_addr(&to_b),
+        "a re-offer keeps the ports"
+    );
+    assert!(again.contains("a=sendonly"));
+    ng.finish("osrtp-1").await;
+}
