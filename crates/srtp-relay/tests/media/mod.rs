@@ -1,0 +1,191 @@
+//! Shared by the real-media tests: external tools, a test signal, WAV samples, and the
+//! correlation that decides whether the audio that came out is the audio that went in.
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use srtp_core::sdes::CryptoAttribute;
+use srtp_core::{MasterKey, Profile};
+
+/// A command for `name`, after checking it runs (`version_flag`); fails, naming the Debian
+/// package, when it does not.
+pub fn tool(name: &str, version_flag: &str, package: &str) -> Command {
+    let ok = Command::new(name)
+        .arg(version_flag)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "{name} is missing: install Debian's {package} (scripts/test.sh does as root)"
+    );
+    let mut c = Command::new(name);
+    c.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    c
+}
+
+/// ffmpeg, quiet.
+pub fn ffmpeg() -> Command {
+    let mut c = tool("ffmpeg", "-version", "ffmpeg");
+    c.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"]);
+    c
+}
+
+/// A fresh scratch folder for one test.
+pub fn workdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("srtp-relay-media-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A free even UDP port on loopback whose odd neighbour is free too.
+pub fn free_port() -> u16 {
+    loop {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let p = s.local_addr().unwrap().port();
+        if p % 2 == 0 && p < 65000 && UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+}
+
+/// A 3-second chirp at 8 kHz, mono 16-bit: distinctive enough that a correlation peak means
+/// the right audio arrived in the right order.
+pub fn source(dir: &Path) -> PathBuf {
+    let wav = dir.join("source.wav");
+    let ok = ffmpeg()
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "aevalsrc=0.5*sin(2*PI*(200+300*t)*t):s=8000:d=3",
+        ])
+        .args(["-ac", "1", "-ar", "8000", "-c:a", "pcm_s16le"])
+        .arg(&wav)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "ffmpeg could not make the test signal");
+    wav
+}
+
+/// ffmpeg sends `wav` to `to` as 20 ms G.711 μ-law packets from SSRC `ssrc`: SRTP with
+/// `key` (AES_CM_128_HMAC_SHA1_80), or RTP.
+pub fn ffmpeg_send(wav: &Path, to: SocketAddr, key: Option<&MasterKey>, ssrc: u32) -> Child {
+    let local = free_port();
+    let mut c = ffmpeg();
+    c.args(["-re", "-i"]).arg(wav);
+    c.args([
+        "-af",
+        "asetnsamples=n=160:p=0",
+        "-c:a",
+        "pcm_mulaw",
+        "-ar",
+        "8000",
+        "-ac",
+        "1",
+    ]);
+    c.args([
+        "-payload_type",
+        "0",
+        "-ssrc",
+        &ssrc.to_string(),
+        "-f",
+        "rtp",
+    ]);
+    let url = match key {
+        Some(k) => {
+            let mut m = [0u8; 46];
+            let n = k.write_key_material(&mut m);
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&m[..n]);
+            let suite = Profile::Aes128CmHmacSha1_80.sdes_name();
+            c.args(["-srtp_out_suite", suite, "-srtp_out_params", &b64]);
+            format!("srtp://{to}?localrtpport={local}&pkt_size=1400")
+        }
+        None => format!("rtp://{to}?localrtpport={local}&pkt_size=1400"),
+    };
+    c.arg(url).spawn().unwrap()
+}
+
+/// ffmpeg receives G.711 on `port` (SRTP under `key`, AES_CM_128_HMAC_SHA1_80, or RTP) for
+/// 2.6 s of audio, decoded to `out`.
+pub fn ffmpeg_receive(dir: &Path, port: u16, key: Option<&MasterKey>, out: &Path) -> Child {
+    let (proto, crypto) = match key {
+        Some(k) => (
+            "RTP/SAVP",
+            format!(
+                "a={}\r\n",
+                CryptoAttribute::new(1, Profile::Aes128CmHmacSha1_80, k.clone())
+            ),
+        ),
+        None => ("RTP/AVP", String::new()),
+    };
+    let sdp = format!(
+        "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {port} {proto} 0\r\na=rtpmap:0 PCMU/8000\r\n{crypto}"
+    );
+    let path = dir.join(format!("recv-{port}.sdp"));
+    std::fs::write(&path, sdp).unwrap();
+    let mut c = ffmpeg();
+    c.args(["-protocol_whitelist", "file,udp,rtp,srtp,crypto"]);
+    c.args(["-reorder_queue_size", "0", "-i"]).arg(&path);
+    c.args(["-t", "2.6", "-ac", "1", "-ar", "8000", "-c:a", "pcm_s16le"]);
+    c.arg(out).spawn().unwrap()
+}
+
+/// Waits for `child`, killing it after `limit`; whether it exited successfully.
+pub fn wait(mut child: Child, limit: Duration) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s.success();
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            let _ = child.wait();
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The samples of a 16-bit mono WAV file (empty if it is missing or has no data chunk).
+pub fn samples(path: &Path) -> Vec<f64> {
+    let b = std::fs::read(path).unwrap_or_default();
+    let mut i = 12;
+    while i + 8 <= b.len() {
+        let len = u32::from_le_bytes(b[i + 4..i + 8].try_into().unwrap()) as usize;
+        if &b[i..i + 4] == b"data" {
+            let end = (i + 8 + len).min(b.len());
+            return b[i + 8..end]
+                .chunks_exact(2)
+                .map(|s| f64::from(i16::from_le_bytes([s[0], s[1]])))
+                .collect();
+        }
+        i += 8 + len + (len & 1);
+    }
+    Vec::new()
+}
+
+/// The best normalised correlation of one second of the source (from 0.5 s in) with `got`,
+/// over lags up to one second.
+pub fn similarity(want: &[f64], got: &[f64]) -> f64 {
+    if want.len() < 12000 || got.len() < 4000 {
+        return 0.0;
+    }
+    let w = &want[4000..12000];
+    let norm = |x: &[f64]| x.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let nw = norm(w);
+    (0..8000)
+        .step_by(2)
+        .filter_map(|lag| got.get(lag..lag + w.len()))
+        .map(|g| w.iter().zip(g).map(|(a, b)| a * b).sum::<f64>() / (nw * norm(g)).max(1e-9))
+        .fold(0.0, f64::max)
+}
