@@ -11,6 +11,8 @@ pub mod config;
 pub mod control;
 pub mod engine;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod io;
 
 pub use error::EngineError;
