@@ -102,6 +102,18 @@ impl Ng {
         sdp_of(&self.answer(call, sdp))
     }
 
+    /// A command of the transaction the callee started (its re-INVITE): the callee's tag
+    /// as `from-tag`. Returns the SDP of the reply.
+    fn callee_says(&mut self, command: &str, call: &str, sdp: &str) -> String {
+        sdp_of(&self.send(vec![
+            ("command", Value::str(command)),
+            ("call-id", Value::str(call)),
+            ("from-tag", Value::str("tag-b")),
+            ("to-tag", Value::str("tag-a")),
+            ("sdp", Value::str(sdp)),
+        ]))
+    }
+
     fn delete(&mut self, call: &str) -> Value {
         self.send(vec![
             ("command", Value::str("delete")),
@@ -327,6 +339,63 @@ async fn teams_direct_routing_srtp_both_sides() {
         10,
     );
 
+    // The gateway puts the call on hold with a re-INVITE and a new key (tag 5); the caller
+    // answers with a new key on the relay's tag. Ports and the relay's keys stay.
+    const KEY_B2: &str = "c2Vjb25kLWtleS1mb3ItdGhlLWdhdGV3YXktc2lk";
+    const KEY_A3: &str = "dGhpcmQta2V5LWZvci10aGUtdGVhbXMtc2lkZS0x";
+    let hold = format!(
+        "{}a=crypto:5 AES_CM_128_HMAC_SHA1_80 inline:{KEY_B2}\r\n",
+        phone(port(&b), "RTP/SAVP").replace("a=sendrecv", "a=sendonly")
+    );
+    let to_a2 = ng.callee_says("offer", "teams-1", &hold);
+    assert_eq!(media_addr(&to_a2), media_addr(&to_a));
+    assert_eq!(
+        crypto_lines(&to_a2),
+        answered,
+        "the relay keeps its key toward Teams"
+    );
+    assert!(to_a2.contains("a=sendonly"), "{to_a2}");
+    let teams_answer = format!(
+        "{}a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A3}|2^31\r\n",
+        phone(port(&a), "RTP/SAVP").replace("a=sendrecv", "a=recvonly")
+    );
+    let to_b2 = ng.callee_says("answer", "teams-1", &teams_answer);
+    assert_eq!(media_addr(&to_b2), media_addr(&to_b));
+    let relay_to_b = crypto_lines(&to_b2);
+    assert_eq!(relay_to_b.len(), 1);
+    assert_eq!(
+        relay_to_b[0].replacen("crypto:5", "crypto:1", 1),
+        offered[0],
+        "the same key toward the gateway, on its new tag"
+    );
+    // The gateway's new key reaches Teams; Teams (recvonly) is not forwarded.
+    let mut b_tx2 = session(&format!(
+        "a=crypto:5 AES_CM_128_HMAC_SHA1_80 inline:{KEY_B2}"
+    ));
+    flows(
+        &b,
+        Some(&mut b_tx2),
+        media_addr(&to_b),
+        &a,
+        Some(&mut a_rx),
+        0x6a7f,
+        5,
+    );
+    let mut a_tx2 = session(&format!(
+        "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A3}"
+    ));
+    a.send_to(
+        &support::protect(&mut a_tx2, &support::rtp(1, 0x7ea4)),
+        media_addr(&to_a),
+    )
+    .unwrap();
+    b.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(
+        support::recv(&b).is_none(),
+        "held: nothing toward the gateway"
+    );
+
     let q = ng.send(vec![
         ("command", Value::str("query")),
         ("call-id", Value::str("teams-1")),
@@ -426,4 +495,29 @@ async fn rfc8643_osrtp_offer_is_answered_avp_with_crypto() {
     );
     assert!(again.contains("a=sendonly"));
     ng.finish("osrtp-1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_exhaustion_and_draining_are_error_replies() {
+    // Room for exactly one call (two port pairs).
+    let (mut ng, a, _b) = Ng::with_peers((46500, 46503)).await;
+    ng.offer("one", &phone(port(&a), "RTP/AVP"), vec![]);
+    let offer = |call: &str| {
+        vec![
+            ("command", Value::str("offer")),
+            ("call-id", Value::str(call)),
+            ("from-tag", Value::str("tag-a")),
+            ("sdp", Value::str(&phone(port(&a), "RTP/AVP"))),
+        ]
+    };
+    let r = ng.send(offer("two"));
+    assert_eq!(r.get_str("result"), Some("error"));
+    assert!(r
+        .get_str("error-reason")
+        .unwrap()
+        .contains("no free media port"));
+    ng.server.control().start_draining();
+    let r = ng.send(offer("three"));
+    assert!(r.get_str("error-reason").unwrap().contains("draining"));
+    ng.finish("one").await;
 }

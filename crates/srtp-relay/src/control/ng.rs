@@ -20,6 +20,9 @@
 //! - `SDES-off`, `SDES-no-<suite>`, `SDES-only-<suite>` (as flags or in an `SDES` list) limit
 //!   the suites.
 //!
+//! Re-offers (re-INVITE: hold, resume, a moved endpoint, new keys) from either side keep the
+//! ports and the relay's keys and apply the new address, direction and keys.
+//!
 //! Limits: the callee's leg is keyed when the offer is made, so a callee that answers an
 //! SRTP offer with plain RTP, or picks a different suite, gets an error (the relay cannot
 //! change a leg's security after creation). The protocol has no authentication: bind it to
@@ -65,6 +68,8 @@ struct NgCall {
     to_tag: Option<String>,
     created: Instant,
     streams: Vec<Stream>,
+    /// The callee sent a re-offer (re-INVITE from its side); the next answer is the caller's.
+    callee_reoffer: bool,
 }
 
 /// One media section of an ng call. Holds the relay's own `a=crypto` lines (with keys) for
@@ -83,6 +88,10 @@ struct Stream {
     /// The relay's offered lines toward the callee, when leg 1 is SRTP.
     callee_lines: Vec<CryptoAttribute>,
     callee_proto: String,
+    /// Which of `callee_lines` the callee accepted.
+    callee_chosen: usize,
+    /// The relay's answer line to a re-offer from the callee.
+    callee_answer: Option<CryptoAttribute>,
 }
 
 /// A command's failure, sent back as `error-reason`.
@@ -204,13 +213,26 @@ impl Ng {
         let flags = Flags::of(msg);
         let mut sdp = Sdp::parse(sdp_text).map_err(|e| e.to_string())?;
         let mut calls = self.calls.lock().map_err(|_| "internal error")?;
-        if let Some(call) = calls.get(call_id) {
-            // A re-offer (re-INVITE, hold): same ports and lines, new remote and direction.
-            if call.from_tag == from_tag && call.streams.len() == sdp.media.len() {
-                self.update_leg(call, 0, &sdp)?;
-                return Ok(ok_sdp(&render_offer(call, &mut sdp, &self.control, &flags)));
+        self.forget_ended(&mut calls);
+        if let Some(call) = calls.get_mut(call_id) {
+            if call.streams.len() != sdp.media.len() {
+                return Err("a re-offer must keep the media sections".into());
             }
-            return Err("call-id exists with other tags or media".into());
+            // A re-offer (re-INVITE, hold): same ports and lines, new remote and direction.
+            if call.from_tag == from_tag {
+                self.update_leg(call, 0, &sdp)?;
+                let out = render_callee(call, &mut sdp, &self.control, flags.replace_origin, |s| {
+                    s.callee_lines.iter().collect()
+                });
+                return Ok(ok_sdp(&out));
+            }
+            if call.to_tag.as_deref() == Some(from_tag) {
+                self.reoffer_from_callee(call, &sdp)?;
+                call.callee_reoffer = true;
+                let out = render_caller(call, &mut sdp, &self.control, flags.replace_origin);
+                return Ok(ok_sdp(&out));
+            }
+            return Err("call-id exists with other tags".into());
         }
         let mut streams = Vec::with_capacity(sdp.media.len());
         let result = (|| {
@@ -232,8 +254,11 @@ impl Ng {
             to_tag: None,
             created: Instant::now(),
             streams,
+            callee_reoffer: false,
         };
-        let out = render_offer(&call, &mut sdp, &self.control, &flags);
+        let out = render_callee(&call, &mut sdp, &self.control, flags.replace_origin, |s| {
+            s.callee_lines.iter().collect()
+        });
         calls.insert(call_id.to_owned(), call);
         Ok(ok_sdp(&out))
     }
@@ -255,6 +280,8 @@ impl Ng {
             caller_mux: m.rtcp_mux(),
             callee_lines: Vec::new(),
             callee_proto: callee_proto.clone(),
+            callee_chosen: 0,
+            callee_answer: None,
         };
         if m.port == 0 {
             return Ok(stream);
@@ -332,11 +359,20 @@ impl Ng {
         let mut sdp = Sdp::parse(sdp_text).map_err(|e| e.to_string())?;
         let mut calls = self.calls.lock().map_err(|_| "internal error")?;
         let call = calls.get_mut(call_id).ok_or("unknown call-id")?;
-        if call.from_tag != from_tag {
-            return Err("from-tag does not match the offer".into());
-        }
         if sdp.media.len() != call.streams.len() {
             return Err("the answer's media sections do not match the offer's".into());
+        }
+        if call.callee_reoffer && call.to_tag.as_deref() == Some(from_tag) {
+            // The caller answers the callee's re-offer.
+            self.caller_answers(call, &sdp)?;
+            call.callee_reoffer = false;
+            let out = render_callee(call, &mut sdp, &self.control, false, |s| {
+                s.callee_answer.iter().collect()
+            });
+            return Ok(ok_sdp(&out));
+        }
+        if call.from_tag != from_tag {
+            return Err("from-tag does not match the offer".into());
         }
         for (i, stream) in call.streams.iter_mut().enumerate() {
             let Some(id) = stream.relay else { continue };
@@ -347,40 +383,82 @@ impl Ng {
                 stream.relay = None;
                 continue;
             }
-            let mut update = LegUpdate {
-                direction: Some(sdp.direction(i)),
-                ..LegUpdate::default()
-            };
-            (update.remote, update.remote_rtcp) = remotes(&sdp, i);
+            let mut update = sdp_update(&sdp, i);
             if !stream.callee_lines.is_empty() {
-                let (inbound, outbound) = callee_keys(stream, m.crypto_lines())?;
+                let (chosen, inbound) = callee_keys(stream, m.crypto_lines())?;
+                stream.callee_chosen = chosen;
                 update.inbound_keys = Some(inbound);
-                update.outbound_keys = Some(outbound);
+                update.outbound_keys = Some(stream.callee_lines[chosen].keys.clone());
             } else if m.crypto_lines().next().is_some() && m.is_savp() {
                 return Err(format!("media {i}: SRTP answer to a plain offer"));
             }
-            self.control
-                .relay()
-                .update_call(id, 1, update)
-                .map_err(|e| e.to_string())?;
+            self.apply(id, 1, update)?;
         }
         call.to_tag = Some(to_tag.to_owned());
-        Ok(ok_sdp(&render_answer(call, &mut sdp, &self.control)))
+        Ok(ok_sdp(&render_caller(call, &mut sdp, &self.control, false)))
+    }
+
+    /// A re-offer from the callee: its new address, direction and keys for leg 1; the
+    /// relay's answer keeps its key for the callee under the tag the callee now chose.
+    fn reoffer_from_callee(&self, call: &mut NgCall, sdp: &Sdp) -> Result<(), String> {
+        for (i, stream) in call.streams.iter_mut().enumerate() {
+            let Some(id) = stream.relay else { continue };
+            let m = &sdp.media[i];
+            let mut update = sdp_update(sdp, i);
+            if let Some(ours) = stream.callee_lines.get(stream.callee_chosen) {
+                let theirs = m
+                    .crypto_lines()
+                    .filter_map(|l| l.parse::<CryptoAttribute>().ok())
+                    .find(|a| a.profile == ours.profile && a.policy().is_ok())
+                    .ok_or_else(|| {
+                        format!(
+                            "media {i}: the re-offer has no a=crypto line in {}",
+                            ours.profile.sdes_name()
+                        )
+                    })?;
+                let mut answer = ours.clone();
+                answer.tag = theirs.tag;
+                stream.callee_answer = Some(answer);
+                update.inbound_keys = Some(theirs.keys);
+            }
+            self.apply(id, 1, update)?;
+        }
+        Ok(())
+    }
+
+    /// The caller's answer to the callee's re-offer: its address, direction and (possibly
+    /// new) key on the relay's tag, for leg 0.
+    fn caller_answers(&self, call: &NgCall, sdp: &Sdp) -> Result<(), String> {
+        for (i, stream) in call.streams.iter().enumerate() {
+            let Some(id) = stream.relay else { continue };
+            let mut update = sdp_update(sdp, i);
+            if let Some(ours) = &stream.caller_line {
+                let theirs = sdp.media[i]
+                    .crypto_lines()
+                    .filter_map(|l| l.parse::<CryptoAttribute>().ok())
+                    .find(|a| a.tag == ours.tag && a.profile == ours.profile)
+                    .ok_or_else(|| format!("media {i}: the answer drops the SRTP line"))?;
+                theirs.policy().map_err(|e| e.to_string())?;
+                update.inbound_keys = Some(theirs.keys);
+            }
+            self.apply(id, 0, update)?;
+        }
+        Ok(())
+    }
+
+    /// Applies `update` to leg `leg` of relay call `id`.
+    fn apply(&self, id: u64, leg: usize, update: LegUpdate) -> Result<(), String> {
+        self.control
+            .relay()
+            .update_call(id, leg, update)
+            .map_err(|e| e.to_string())
     }
 
     /// Applies a re-offer's remote and direction to leg `leg` of every stream.
     fn update_leg(&self, call: &NgCall, leg: usize, sdp: &Sdp) -> Result<(), String> {
         for (i, stream) in call.streams.iter().enumerate() {
             let Some(id) = stream.relay else { continue };
-            let mut update = LegUpdate {
-                direction: Some(sdp.direction(i)),
-                ..LegUpdate::default()
-            };
-            (update.remote, update.remote_rtcp) = remotes(sdp, i);
-            self.control
-                .relay()
-                .update_call(id, leg, update)
-                .map_err(|e| e.to_string())?;
+            self.apply(id, leg, sdp_update(sdp, i))?;
         }
         Ok(())
     }
@@ -457,9 +535,27 @@ impl Ng {
         let ids: Vec<Value> = self
             .calls
             .lock()
-            .map(|c| c.keys().map(|k| Value::str(k)).collect())
+            .map(|mut c| {
+                self.forget_ended(&mut c);
+                c.keys().map(|k| Value::str(k)).collect()
+            })
             .unwrap_or_default();
         dict([("result", Value::str("ok")), ("calls", Value::List(ids))])
+    }
+}
+
+impl Ng {
+    /// Drops calls all of whose relay calls have ended by themselves (inactivity), with
+    /// their keys.
+    fn forget_ended(&self, calls: &mut HashMap<String, NgCall>) {
+        let running = self.control.relay().calls();
+        calls.retain(|_, c| {
+            c.streams.iter().all(|s| s.relay.is_none())
+                || c.streams
+                    .iter()
+                    .filter_map(|s| s.relay)
+                    .any(|id| running.binary_search(&id).is_ok())
+        });
     }
 }
 
@@ -562,16 +658,21 @@ fn callee_lines(offered: &[CryptoAttribute], profile: Profile) -> Vec<CryptoAttr
     lines
 }
 
-/// The callee's keys (what it sends) and the relay's keys for the line the callee chose.
+/// Which of the relay's offered lines the callee chose, and the callee's keys.
 fn callee_keys<'a>(
     stream: &Stream,
     answer: impl Iterator<Item = &'a str>,
-) -> Result<(Vec<MasterKey>, Vec<MasterKey>), String> {
+) -> Result<(usize, Vec<MasterKey>), String> {
     for line in answer {
         let Ok(a) = line.parse::<CryptoAttribute>() else {
             continue;
         };
-        let Some(ours) = stream.callee_lines.iter().find(|l| l.tag == a.tag) else {
+        let Some((index, ours)) = stream
+            .callee_lines
+            .iter()
+            .enumerate()
+            .find(|(_, l)| l.tag == a.tag)
+        else {
             continue;
         };
         if a.profile != ours.profile {
@@ -583,9 +684,21 @@ fn callee_keys<'a>(
             ));
         }
         a.policy().map_err(|e| e.to_string())?;
-        return Ok((a.keys, ours.keys.clone()));
+        return Ok((index, a.keys));
     }
     Err("the answer accepts none of the offered a=crypto lines (a plain answer to an SRTP offer is not supported)".into())
+}
+
+/// What section `i` of an offer or answer changes on its endpoint's leg: address and
+/// direction.
+fn sdp_update(sdp: &Sdp, i: usize) -> LegUpdate {
+    let (remote, remote_rtcp) = remotes(sdp, i);
+    LegUpdate {
+        remote,
+        remote_rtcp,
+        direction: Some(sdp.direction(i)),
+        ..LegUpdate::default()
+    }
 }
 
 /// The remote RTP and RTCP addresses of section `i`; none for a held (0.0.0.0) address.
@@ -604,15 +717,21 @@ fn remotes(sdp: &Sdp, i: usize) -> (Option<SocketAddr>, Option<SocketAddr>) {
     (Some(rtp), rtcp)
 }
 
-/// The offer toward the callee.
-fn render_offer(call: &NgCall, sdp: &mut Sdp, control: &Control, flags: &Flags) -> String {
-    sdp.set_address(control.media_address(), flags.replace_origin);
+/// The description toward the callee (leg 1), with the relay lines `lines` picks.
+fn render_callee(
+    call: &NgCall,
+    sdp: &mut Sdp,
+    control: &Control,
+    replace_origin: bool,
+    lines: impl Fn(&Stream) -> Vec<&CryptoAttribute>,
+) -> String {
+    sdp.set_address(control.media_address(), replace_origin);
     for (m, s) in sdp.media.iter_mut().zip(&call.streams) {
         if s.relay.is_none() {
             m.port = 0;
             continue;
         }
-        let lines: Vec<String> = s.callee_lines.iter().map(|l| format!("a={l}")).collect();
+        let lines: Vec<String> = lines(s).iter().map(|l| format!("a={l}")).collect();
         let p = s.ports[1];
         m.rewrite(
             p.rtp.port(),
@@ -624,9 +743,9 @@ fn render_offer(call: &NgCall, sdp: &mut Sdp, control: &Control, flags: &Flags) 
     sdp.to_text()
 }
 
-/// The answer toward the caller.
-fn render_answer(call: &NgCall, sdp: &mut Sdp, control: &Control) -> String {
-    sdp.set_address(control.media_address(), false);
+/// The description toward the caller (leg 0): the relay's answer line on the caller's tag.
+fn render_caller(call: &NgCall, sdp: &mut Sdp, control: &Control, replace_origin: bool) -> String {
+    sdp.set_address(control.media_address(), replace_origin);
     for (m, s) in sdp.media.iter_mut().zip(&call.streams) {
         if s.relay.is_none() {
             m.port = 0;
