@@ -521,3 +521,45 @@ async fn port_exhaustion_and_draining_are_error_replies() {
     assert!(r.get_str("error-reason").unwrap().contains("draining"));
     ng.finish("one").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_and_video_with_video_rejected_by_the_callee() {
+    let (mut ng, a, b) = Ng::with_peers((46600, 46699)).await;
+    let video = socket();
+    let offer = format!(
+        "{}m=video {v} RTP/AVP 122 121\r\na=x-caps:121 263:1920:1080:30.0:2000000:1\r\n\
+         a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A2}|2^31|1:1\r\n\
+         a=rtpmap:122 X-H264UC/90000\r\na=encryption:optional\r\n",
+        lync_offer(port(&a)),
+        v = port(&video)
+    );
+    let to_b = ng.offer(
+        "av-1",
+        &offer,
+        vec![("transport-protocol", Value::str("RTP/AVP"))],
+    );
+    assert_eq!(
+        ng.server.control().relay().calls().len(),
+        2,
+        "one relay call per section"
+    );
+    assert_eq!(to_b.matches("m=").count(), 2);
+    assert!(
+        to_b.contains("a=x-caps:121"),
+        "unknown attributes are kept: {to_b}"
+    );
+    let answer = format!("{}m=video 0 RTP/AVP 122\r\n", phone(port(&b), "RTP/AVP"));
+    let to_a = ng.answer_ok("av-1", &answer);
+    assert!(to_a.contains("m=video 0 "), "{to_a}");
+    assert_eq!(
+        ng.server.control().relay().calls().len(),
+        1,
+        "the rejected section's call ended"
+    );
+    let lines = crypto_lines(&to_a);
+    assert_eq!(lines.len(), 1, "keys only for the accepted section: {to_a}");
+    let key_a = format!("a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A}|2^31|1:1");
+    let mut a_tx = session(&key_a);
+    flows(&a, Some(&mut a_tx), media_addr(&to_a), &b, None, 0x0a0d, 5);
+    ng.finish("av-1").await;
+}
