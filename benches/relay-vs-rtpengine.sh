@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# srtp-relay against rtpengine under the same load, in one run: each relay with one worker
-# pinned to core 0, the load generator on core 1, 172-byte packets at 50 packets/s per call,
-# one direction. Prints one Markdown table row per relay and media, after the floor: a
-# trivial forwarder (one socket per call, epoll, no parsing or crypto) on the same core.
+# srtp-relay against rtpengine under the same load, in one run. Every relay gets one worker
+# pinned to core 0; the load generator runs on core 1; 172-byte packets at 50 packets/s per
+# call, one direction. Rows: the floor (a trivial forwarder: one socket per call, epoll, no
+# parsing or crypto), srtp-relay in the load generator's process (library), srtp-relay serve
+# (its own process, driven over ng exactly as rtpengine is) and rtpengine.
 #
 #   benches/relay-vs-rtpengine.sh            # CALLS=300 DURATION=10 by default
 #   CALLS=1000 DURATION=20 benches/relay-vs-rtpengine.sh
@@ -12,7 +13,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 calls=${CALLS:-300}
 duration=${DURATION:-10}
-ng=127.0.0.1:2223
 
 if ! command -v rtpengine >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
@@ -24,26 +24,26 @@ if ! command -v rtpengine >/dev/null 2>&1; then
     exit 1
   fi
 fi
-cargo build --release -q -p srtp-loadgen
+cargo build --release -q -p srtp-loadgen -p srtp-relay
 
+state=$(mktemp -d)
+taskset -c 0 target/release/srtp-relay serve --state-dir "$state" --workers 1 \
+  --api-listen 127.0.0.1:18443 --ng-listen 127.0.0.1:2224 --ports 40000-49999 \
+  --log-level error >/dev/null 2>&1 &
+relay=$!
 taskset -c 0 rtpengine --config-file=none --foreground --log-stderr --log-level=3 --table=-1 \
-  --interface=127.0.0.1 --listen-ng=$ng --port-min=20000 --port-max=29999 --num-threads=1 \
-  2>/dev/null &
-pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
-sleep 1
+  --interface=127.0.0.1 --listen-ng=127.0.0.1:2223 --port-min=20000 --port-max=29999 \
+  --num-threads=1 2>/dev/null &
+rtpe=$!
+trap 'kill $relay $rtpe 2>/dev/null || true; rm -rf "$state"' EXIT
+sleep 1.5
 
-first=1
-out=$(target/release/srtp-loadgen --target trivial --calls "$calls" --duration "$duration" \
-  --media rtp-rtp 2>/dev/null)
+run() { target/release/srtp-loadgen --calls "$calls" --duration "$duration" "$@" 2>/dev/null; }
+out=$(run --target trivial --media rtp-rtp)
 echo "$out" | head -2
 echo "$out" | tail -n +3
-first=0
 for media in rtp-rtp srtp-rtp srtp-srtp; do
-  for target in srtp-relay rtpengine; do
-    out=$(target/release/srtp-loadgen --target "$target" --rtpengine-pid "$pid" --ng "$ng" \
-      --calls "$calls" --duration "$duration" --media "$media" 2>/dev/null)
-    if [ $first = 1 ]; then echo "$out" | head -2; first=0; fi
-    echo "$out" | tail -n +3
-  done
+  run --target srtp-relay --media "$media" | tail -n +3
+  run --target rtpengine --ng 127.0.0.1:2224 --rtpengine-pid "$relay" --media "$media" | tail -n +3
+  run --target rtpengine --ng 127.0.0.1:2223 --rtpengine-pid "$rtpe" --media "$media" | tail -n +3
 done

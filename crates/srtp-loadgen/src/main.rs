@@ -51,10 +51,11 @@ struct Args {
     /// srtp-relay worker threads (in-process target).
     #[arg(long, default_value_t = 1)]
     workers: usize,
-    /// rtpengine's ng address.
+    /// The ng address of the relay process (`--target rtpengine` works with any ng relay,
+    /// `srtp-relay serve` included).
     #[arg(long, default_value = "127.0.0.1:2223")]
     ng: SocketAddr,
-    /// rtpengine's process id, for its CPU time.
+    /// The ng relay's process id, for its CPU time.
     #[arg(long)]
     rtpengine_pid: Option<u32>,
     /// Core for the in-process relay's workers.

@@ -154,7 +154,7 @@ impl Target for InProcess {
     }
 }
 
-/// rtpengine, driven through its ng protocol.
+/// A relay in its own process driven through the ng protocol: rtpengine, or `srtp-relay serve`.
 pub struct Rtpengine {
     ng: SocketAddr,
     sock: UdpSocket,
@@ -211,7 +211,8 @@ impl Rtpengine {
 
 impl Target for Rtpengine {
     fn name(&self) -> String {
-        format!("rtpengine (pid {})", self.pid)
+        let comm = std::fs::read_to_string(format!("/proc/{}/comm", self.pid)).unwrap_or_default();
+        format!("{} (ng, pid {})", comm.trim(), self.pid)
     }
 
     fn create(
