@@ -3,6 +3,7 @@
 //! without MKI and key derivation rate, once each stream exists.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use srtp_core::{BatchPacket, MasterKey, Mki, Policy, Profile, Session, MAX_TRAILER_LEN};
@@ -11,10 +12,22 @@ struct Counting;
 
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
+std::thread_local! {
+    /// Counting is on for this thread only: the test harness's own threads may allocate
+    /// while the measured code runs.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn count() {
+    if COUNTING.with(Cell::get) {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 // SAFETY: forwards to the system allocator unchanged, only counting calls.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: same contract as our caller's.
         unsafe { System.alloc(layout) }
     }
@@ -25,7 +38,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: same contract as our caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -34,13 +47,16 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// Allocations made by this thread while `f` runs.
 fn allocations_during(f: impl FnOnce()) -> usize {
     let before = ALLOCATIONS.load(Ordering::Relaxed);
+    COUNTING.with(|c| c.set(true));
     f();
+    COUNTING.with(|c| c.set(false));
     ALLOCATIONS.load(Ordering::Relaxed) - before
 }
 
-/// One test function only: the counter is process-wide, so nothing may run beside it.
+/// One test function only, so that no other test thread counts into the same total.
 #[test]
 fn per_packet_path_never_allocates() {
     for profile in Profile::ALL {
