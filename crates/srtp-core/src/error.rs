@@ -33,6 +33,10 @@ pub enum Error {
     },
     /// The buffer is shorter than the packet length given.
     LengthOutOfBounds,
+    /// The session already sends on as many SSRCs as its policy allows
+    /// (`Policy::max_streams`); send state is never evicted, as a forgotten sender would reuse
+    /// keystream.
+    StreamLimit,
 }
 
 /// What exactly was wrong with a malformed packet.
@@ -60,6 +64,7 @@ impl fmt::Display for Error {
             Self::KeyExhausted => f.write_str("master key lifetime exhausted"),
             Self::NoRoom { needed } => write!(f, "buffer too small: {needed} bytes needed"),
             Self::LengthOutOfBounds => f.write_str("packet length exceeds the buffer"),
+            Self::StreamLimit => f.write_str("too many sending SSRCs for this session"),
         }
     }
 }

@@ -75,7 +75,7 @@ pub(crate) fn derive(profile: Profile, master: &MasterKey, base_label: u8, r: u6
 
     let mut enc = [0u8; MAX_KEY_LEN];
     let enc = &mut enc[..profile.master_key_len()];
-    let mut auth = [0u8; 20];
+    let mut auth_key = [0u8; 20];
     let mut session_salt = [0u8; MAX_SALT_LEN];
 
     let cipher = match profile.cipher() {
@@ -90,8 +90,8 @@ pub(crate) fn derive(profile: Profile, master: &MasterKey, base_label: u8, r: u6
         CipherKind::Null => PacketCipher::Null,
     };
     let auth = (profile.auth_key_len() > 0).then(|| {
-        prf_output(&prf, &salt, base_label + AUTH_OFFSET, r, &mut auth);
-        HmacSha1::new(&auth)
+        prf_output(&prf, &salt, base_label + AUTH_OFFSET, r, &mut auth_key);
+        HmacSha1::new(&auth_key)
     });
     let salt_len = profile.master_salt_len();
     prf_output(
@@ -102,6 +102,7 @@ pub(crate) fn derive(profile: Profile, master: &MasterKey, base_label: u8, r: u6
         &mut session_salt[..salt_len],
     );
     enc.zeroize();
+    auth_key.zeroize();
     salt.zeroize();
     let keys = SessionKeys {
         cipher,

@@ -208,6 +208,21 @@ impl Session {
         self.profile
     }
 
+    /// Whether SRTP packets carry an authentication tag (false with `UNAUTHENTICATED_SRTP`):
+    /// only then does a successful unprotect prove who sent the packet.
+    pub fn authenticates_rtp(&self) -> bool {
+        self.rtp_tag_len > 0
+    }
+
+    /// Checks that `keys` would be accepted by [`rekey`](Self::rekey), without changing
+    /// anything.
+    ///
+    /// # Errors
+    /// As [`rekey`](Self::rekey).
+    pub fn check_keys(&self, keys: &[MasterKey]) -> Result<(), PolicyError> {
+        check_keys(self.profile, keys).map(drop)
+    }
+
     /// Bytes protect appends to an SRTP packet (MKI and tag).
     pub fn rtp_trailer_len(&self) -> usize {
         self.mki_len + self.rtp_tag_len
@@ -240,7 +255,10 @@ impl Session {
         if slot.rtp_used >= slot.rtp_limit {
             return Err(Error::KeyExhausted);
         }
-        let stream = self.tx.entry(hdr.ssrc, TxStream::default);
+        let stream = self
+            .tx
+            .entry_no_evict(hdr.ssrc, TxStream::default)
+            .ok_or(Error::StreamLimit)?;
         let roc = match stream.rtp {
             None => 0,
             Some((roc, s_l)) => {
@@ -332,10 +350,9 @@ impl Session {
             let first = u32::try_from(estimate).map_err(|_| Error::TooOld)?;
             st.window.check(index(first, hdr.seq))?;
         }
-        // Recovery: one rollover ahead is always plausible (the receiver missed a wrap). One
-        // behind, or back to zero, is plausible only while the stream is young and its
-        // rollover counter was itself a guess; for an established stream an index a whole
-        // cycle behind is exactly what a replay looks like, so it is not tried.
+        // Recovery: one rollover ahead (the receiver missed a wrap, or joined late); while the
+        // stream is young, also one behind and zero (its rollover counter was a guess). Every
+        // candidate must pass the replay window, so an old packet is never accepted as new.
         let mut candidates = [Some(estimate), None, None, None];
         if self.roc_recovery && tag_len > 0 {
             candidates[1] = Some(estimate + 1);
@@ -366,12 +383,11 @@ impl Session {
                 continue;
             };
             let idx = index(roc, hdr.seq);
-            // A young stream may be re-based behind its window; a duplicate is never taken.
-            let rebase = match state.map(|st| st.window.check(idx)) {
-                Some(Err(Error::TooOld)) if young && roc as i64 != estimate => true,
-                Some(Err(_)) if roc as i64 != estimate => continue,
-                _ => false,
-            };
+            // Every candidate passes the replay window: a packet that authenticates only under
+            // an older cycle is an old packet, never a reason to move the window back.
+            if roc as i64 != estimate && state.is_some_and(|st| st.window.check(idx).is_err()) {
+                continue;
+            }
             let derived = rederive(self.profile, self.kdr, slot, false, idx);
             let keys = derived.as_ref().unwrap_or(&slot.rtp);
             let ok = match &keys.cipher {
@@ -404,11 +420,11 @@ impl Session {
                 if derived.is_some() {
                     fresh = derived;
                 }
-                accepted = Some((roc, idx, rebase));
+                accepted = Some((roc, idx));
                 break;
             }
         }
-        let Some((roc, idx, rebase)) = accepted else {
+        let Some((roc, idx)) = accepted else {
             return Err(Error::AuthenticationFailed);
         };
 
@@ -429,12 +445,6 @@ impl Session {
                     window: ReplayWindow::new(window, idx),
                     received: 1,
                 });
-            }
-            Some(st) if rebase => {
-                st.roc = roc;
-                st.s_l = hdr.seq;
-                st.window = ReplayWindow::new(window, idx);
-                st.received += 1;
             }
             Some(st) => {
                 if idx > st.window.top() {
@@ -468,7 +478,10 @@ impl Session {
         if slot.rtcp_used >= slot.rtcp_limit {
             return Err(Error::KeyExhausted);
         }
-        let stream = self.tx.entry(ssrc, TxStream::default);
+        let stream = self
+            .tx
+            .entry_no_evict(ssrc, TxStream::default)
+            .ok_or(Error::StreamLimit)?;
         let srtcp_index = stream.rtcp_index;
         if srtcp_index > 0x7fff_ffff {
             return Err(Error::KeyExhausted);
@@ -709,7 +722,9 @@ impl Session {
     /// number, and the next SRTCP index. Used to carry a stream across sessions (a relay that
     /// re-creates a leg) without restarting its index under the same key.
     pub fn set_send_state(&mut self, ssrc: u32, roc: u32, last_seq: u16, next_rtcp_index: u32) {
-        let s = self.tx.entry(ssrc, TxStream::default);
+        let Some(s) = self.tx.entry_no_evict(ssrc, TxStream::default) else {
+            return;
+        };
         s.rtp = Some((roc, last_seq));
         s.rtcp_index = next_rtcp_index;
     }
@@ -730,6 +745,9 @@ impl Session {
     }
 
     /// Forgets `ssrc` in both directions (an ended stream), freeing its state.
+    ///
+    /// Sending on `ssrc` again afterwards restarts its index at zero under the same key, which
+    /// reuses keystream: re-key before a removed SSRC sends again.
     pub fn remove_stream(&mut self, ssrc: u32) {
         self.rx.remove(ssrc);
         self.tx.remove(ssrc);

@@ -67,6 +67,16 @@ impl<T> StreamTable<T> {
         &mut e.0
     }
 
+    /// The stream for `ssrc`, created with `make` if absent and there is room; `None` when the
+    /// table is full. For send state, which must never be forgotten while its key lives: a
+    /// forgotten sender would restart its index and reuse keystream.
+    pub(crate) fn entry_no_evict(&mut self, ssrc: u32, make: impl FnOnce() -> T) -> Option<&mut T> {
+        if self.map.len() >= self.cap && !self.map.contains_key(&ssrc) {
+            return None;
+        }
+        Some(self.entry(ssrc, make))
+    }
+
     fn evict_one(&mut self) {
         if let Some(&oldest) = self
             .map

@@ -264,36 +264,58 @@ fn recovers_a_stream_whose_first_packet_follows_a_rollover() {
     assert_eq!(unprotect(&mut rx, &sent), Err(Error::AuthenticationFailed));
 }
 
-/// A sender that lost a rollover the receiver saw (ROC-1), e.g. after a restart under the same
-/// key, is recovered too, and never through an unauthenticated packet.
+/// A young stream whose rollover counter is ahead of the sender's (ROC-1) is followed only
+/// within the replay window: a packet that authenticates under an older cycle but lies behind
+/// the window is an old packet (a replay), and is refused without moving the window back.
 #[test]
-fn recovers_roc_minus_one_and_zero_for_young_streams() {
+fn roc_recovery_never_accepts_packets_behind_the_window() {
     let profile = Profile::AeadAes128Gcm;
     let (mut tx, mut rx) = pair(&Policy::new(profile, key(profile, 6)));
     tx.set_send_state(SSRC, 3, 100, 0);
     let plain = rtp(101, SSRC, 10);
-    // Receiver has no state: estimate 0, recovery tries 1, -1: neither is 3.
+    // Receiver has no state: estimate 0, recovery tries 1: neither is 3.
     assert_eq!(
         unprotect(&mut rx, &protect(&mut tx, &plain)),
         Err(Error::AuthenticationFailed)
     );
     assert_eq!(rx.receive_streams(), 0);
 
+    // A capture from ROC 0, then the live stream at ROC 1.
     let (mut tx, mut rx) = pair(&Policy::new(profile, key(profile, 6)));
-    tx.set_send_state(SSRC, 1, 100, 0);
-    let plain = rtp(101, SSRC, 10);
+    let old = protect(&mut tx, &rtp(0x200, SSRC, 10));
+    tx.set_send_state(SSRC, 1, 0x100, 0);
+    let plain = rtp(0x101, SSRC, 10);
     assert_eq!(
         unprotect(&mut rx, &protect(&mut tx, &plain)).unwrap(),
         plain
     );
-    assert_eq!(rx.receive_roc(SSRC), Some((1, 101)));
-    // The sender restarts its ROC at 0 under the same key: a young stream follows it.
-    tx.set_send_state(SSRC, 0, 200, 0);
-    let plain = rtp(201, SSRC, 10);
+    assert_eq!(rx.receive_roc(SSRC), Some((1, 0x101)));
+    // The old packet authenticates under ROC 0, but it lies a cycle behind: refused.
+    assert_eq!(unprotect(&mut rx, &old), Err(Error::AuthenticationFailed));
     assert_eq!(
-        unprotect(&mut rx, &protect(&mut tx, &plain)).unwrap(),
-        plain
+        rx.receive_roc(SSRC),
+        Some((1, 0x101)),
+        "the window did not move back"
     );
+    let next = rtp(0x102, SSRC, 10);
+    assert_eq!(unprotect(&mut rx, &protect(&mut tx, &next)).unwrap(), next);
+}
+
+/// A session's sending SSRCs are never evicted: a forgotten sender would restart its index
+/// under the same key.
+#[test]
+fn send_streams_are_capped_not_evicted() {
+    let profile = Profile::Aes128CmHmacSha1_80;
+    let mut policy = Policy::new(profile, key(profile, 7));
+    policy.max_streams = 3;
+    let (mut tx, _) = pair(&policy);
+    for ssrc in 1..=3 {
+        protect(&mut tx, &rtp(1, ssrc, 10));
+    }
+    let mut buf = rtp(1, 4, 10);
+    buf.resize(22 + MAX_TRAILER_LEN, 0);
+    assert_eq!(tx.protect_rtp(&mut buf, 22), Err(Error::StreamLimit));
+    assert_eq!(tx.send_roc(1), Some((0, 1)), "SSRC 1 keeps its state");
 }
 
 #[test]
@@ -398,7 +420,9 @@ fn many_ssrcs_under_one_key_up_to_the_cap() {
     let profile = Profile::Aes128CmHmacSha1_80;
     let mut policy = Policy::new(profile, key(profile, 16));
     policy.max_streams = 100;
-    let (mut tx, mut rx) = pair(&policy);
+    let mut rx = Session::new(&policy).unwrap();
+    policy.max_streams = 200;
+    let mut tx = Session::new(&policy).unwrap();
     for round in 0..3u16 {
         for ssrc in 1000..1100u32 {
             let plain = rtp(round, ssrc, 20);
