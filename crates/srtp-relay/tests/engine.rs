@@ -489,3 +489,146 @@ fn a_socket_serves_one_call_only() {
         EngineError::SocketInUse(SocketId(1))
     );
 }
+
+/// With `UNAUTHENTICATED_SRTP` an RTP packet proves nothing: such a leg latches like a plain
+/// one, and a spoofed source cannot take the media.
+#[test]
+fn unauthenticated_srtp_legs_do_not_latch_on_any_packet() {
+    let mut net = Net::new();
+    let p = Profile::Aes128CmHmacSha1_80;
+    let mut send = Policy::new(p, key(p, 1));
+    send.authenticate_rtp = false;
+    let mut a = Endpoint::new(send, Policy::new(p, key(p, 2)));
+    let mut l0 = leg(1, Some(A), a.security());
+    l0.latching = Latching::Strict;
+    let call = net
+        .engine
+        .create_call(
+            CallSpec {
+                mode: Mode::Bridge {
+                    level: EncryptionLevel::SupportEncryption,
+                    gateway: SrtpMode::NotSupported,
+                    gateway_tls: true,
+                },
+                legs: [l0, leg(2, Some(B), Security::Plain)],
+            },
+            net.now,
+        )
+        .unwrap();
+    // Anyone can make a packet that "unprotects" without a tag.
+    assert!(net.send(1, EVIL, &a.protect(&rtp(1, 0xa))).is_none());
+    let info = net.engine.call(call).unwrap();
+    assert_eq!(info.legs[0].remote_rtp, Some(addr(A)));
+    assert_eq!(info.legs[0].stats.counters.drops.unknown_source, 1);
+    assert!(net.send(1, A, &a.protect(&rtp(2, 0xa))).is_some());
+}
+
+/// An optional-SRTP offer answered with plain RTP: the gateway leg drops its keys, the call
+/// becomes a bridge; under RequireEncryption the same change is refused and nothing changes.
+#[test]
+fn a_leg_can_change_security_within_the_policy() {
+    let mut net = Net::new();
+    let mut client = endpoint(Profile::Aes128CmHmacSha1_80, 1);
+    let gateway = endpoint(Profile::Aes128CmHmacSha1_80, 3);
+    let call = net
+        .engine
+        .create_call(
+            CallSpec {
+                mode: Mode::Transcrypt,
+                legs: [
+                    leg(1, Some(A), client.security()),
+                    leg(2, Some(B), gateway.security()),
+                ],
+            },
+            net.now,
+        )
+        .unwrap();
+    let strict = Mode::Bridge {
+        level: EncryptionLevel::RequireEncryption,
+        gateway: SrtpMode::Optional,
+        gateway_tls: true,
+    };
+    assert!(net
+        .engine
+        .change_security(call, 1, Security::Plain, Some(strict))
+        .is_err());
+    assert!(net.engine.call(call).unwrap().legs[1].srtp, "unchanged");
+    let lenient = Mode::Bridge {
+        level: EncryptionLevel::SupportEncryption,
+        gateway: SrtpMode::Optional,
+        gateway_tls: true,
+    };
+    net.engine
+        .change_security(call, 1, Security::Plain, Some(lenient))
+        .unwrap();
+    let plain = rtp(1, 0xa);
+    let (_, dest, out) = net.send(1, A, &client.protect(&plain)).unwrap();
+    assert_eq!((dest, out), (addr(B), plain));
+}
+
+#[test]
+fn require_encryption_refuses_null_and_unencrypted_profiles() {
+    let mut net = Net::new();
+    let null = endpoint(Profile::NullHmacSha1_80, 1);
+    let gateway = endpoint(Profile::Aes128CmHmacSha1_80, 2);
+    let r = net.engine.create_call(
+        CallSpec {
+            mode: Mode::Bridge {
+                level: EncryptionLevel::RequireEncryption,
+                gateway: SrtpMode::Required,
+                gateway_tls: true,
+            },
+            legs: [
+                leg(1, Some(A), null.security()),
+                leg(2, Some(B), gateway.security()),
+            ],
+        },
+        net.now,
+    );
+    assert!(matches!(r, Err(EngineError::LegSecurity { leg: 0, .. })));
+}
+
+#[test]
+fn a_refused_rekey_changes_nothing() {
+    let mut net = Net::new();
+    let mut a = endpoint(Profile::Aes128CmHmacSha1_80, 1);
+    let mut b = endpoint(Profile::Aes128CmHmacSha1_80, 2);
+    let call = net
+        .engine
+        .create_call(
+            CallSpec {
+                mode: Mode::Transcrypt,
+                legs: [leg(1, Some(A), a.security()), leg(2, Some(B), b.security())],
+            },
+            net.now,
+        )
+        .unwrap();
+    let bad = MasterKey::new(&[1; 32], &[2; 14]).unwrap(); // AES-256 key on an AES-128 leg
+    let r = net.engine.update_call(
+        call,
+        0,
+        LegUpdate {
+            inbound_keys: Some(vec![key(Profile::Aes128CmHmacSha1_80, 9)]),
+            outbound_keys: Some(vec![bad]),
+            ..Default::default()
+        },
+    );
+    assert!(r.is_err());
+    // The old inbound key still works.
+    let plain = rtp(1, 0xa);
+    let (_, _, mut out) = net.send(1, A, &a.protect(&plain)).unwrap();
+    assert_eq!(b.recv.unprotect_rtp(&mut out).unwrap(), &plain[..]);
+}
+
+#[test]
+fn one_socket_twice_in_a_call_is_refused() {
+    let mut net = Net::new();
+    let r = net.engine.create_call(
+        CallSpec {
+            mode: Mode::PassThrough { verify: false },
+            legs: [leg(1, None, Security::Plain), leg(1, None, Security::Plain)],
+        },
+        net.now,
+    );
+    assert_eq!(r.unwrap_err(), EngineError::SocketInUse(SocketId(1)));
+}

@@ -239,29 +239,24 @@ impl Engine {
     /// does not fit the mode and policy; [`EngineError::Srtp`] for keys srtp-core refuses;
     /// [`EngineError::SocketInUse`] when a socket already serves a call.
     pub fn create_call(&mut self, spec: CallSpec, now: Instant) -> Result<CallId, EngineError> {
-        check_security(&spec)?;
+        check_security(
+            spec.mode,
+            spec.legs.each_ref().map(|l| l.security.is_srtp()),
+        )?;
+        check_encrypts(spec.mode, &spec.legs[0].security, 0)?;
+        check_encrypts(spec.mode, &spec.legs[1].security, 1)?;
+        let mut seen = Vec::with_capacity(4);
         for leg in &spec.legs {
             for s in std::iter::once(leg.rtp).chain(leg.rtcp) {
-                if self.sockets.contains_key(&s) {
+                if self.sockets.contains_key(&s) || seen.contains(&s) {
                     return Err(EngineError::SocketInUse(s));
                 }
+                seen.push(s);
             }
         }
-        let keep_keys = match spec.mode {
-            Mode::PassThrough { verify } => verify,
-            Mode::Transcrypt | Mode::Bridge { .. } => true,
-        };
         let mut legs = Vec::with_capacity(2);
         for (i, l) in spec.legs.into_iter().enumerate() {
-            let crypto = match (&l.security, keep_keys) {
-                (Security::Srtp { inbound, outbound }, true) => Some(Crypto {
-                    rx: Session::new(inbound)
-                        .map_err(|source| EngineError::Srtp { leg: i, source })?,
-                    tx: Session::new(outbound)
-                        .map_err(|source| EngineError::Srtp { leg: i, source })?,
-                }),
-                _ => None,
-            };
+            let crypto = crypto_for(&l.security, spec.mode, i)?;
             let remote_rtcp = l.remote_rtcp.or_else(|| {
                 l.remote.map(|r| match l.rtcp {
                     None => r,
@@ -334,6 +329,15 @@ impl Engine {
                     reason: "keys given for a leg that does not decrypt",
                 });
             };
+            // Check both sets first, so that a refused one changes nothing.
+            if let Some(k) = &update.inbound_keys {
+                c.rx.check_keys(k)
+                    .map_err(|source| EngineError::Srtp { leg, source })?;
+            }
+            if let Some(k) = &update.outbound_keys {
+                c.tx.check_keys(k)
+                    .map_err(|source| EngineError::Srtp { leg, source })?;
+            }
             if let Some(k) = &update.inbound_keys {
                 c.rx.rekey(k)
                     .map_err(|source| EngineError::Srtp { leg, source })?;
@@ -358,6 +362,58 @@ impl Engine {
         if let Some(d) = update.direction {
             l.direction = d;
         }
+        Ok(())
+    }
+
+    /// Replaces a leg's media security on a running call, and optionally the call's mode: for
+    /// an answer that declined the offered SRTP (an optional-SRTP offer answered with plain
+    /// RTP) or chose another suite. The leg keeps its sockets, remote address and counters; its
+    /// streams start afresh under the new keys. Pass-through calls cannot change.
+    ///
+    /// # Errors
+    /// [`EngineError::UnknownCall`]; [`EngineError::LegSecurity`] or
+    /// [`EngineError::PolicyForbids`] when the result does not fit the mode and policy (the
+    /// call is unchanged then); [`EngineError::Srtp`] for keys srtp-core refuses.
+    pub fn change_security(
+        &mut self,
+        id: CallId,
+        leg: usize,
+        security: Security,
+        mode: Option<Mode>,
+    ) -> Result<(), EngineError> {
+        let call = self
+            .calls
+            .get_mut(&id)
+            .ok_or(EngineError::UnknownCall(id))?;
+        if leg > 1 {
+            return Err(EngineError::LegSecurity {
+                leg,
+                reason: "a call has legs 0 and 1",
+            });
+        }
+        let mode = mode.unwrap_or(call.mode);
+        if matches!(mode, Mode::PassThrough { .. }) || matches!(call.mode, Mode::PassThrough { .. })
+        {
+            return Err(EngineError::LegSecurity {
+                leg,
+                reason: "a pass-through call's legs cannot change security",
+            });
+        }
+        let mut srtp = call.legs.each_ref().map(|l| l.crypto.is_some());
+        srtp[leg] = security.is_srtp();
+        check_security(mode, srtp)?;
+        check_encrypts(mode, &security, leg)?;
+        let crypto = crypto_for(&security, mode, leg)?;
+        call.legs[leg].crypto = crypto;
+        if matches!(mode, Mode::Bridge { .. }) && call.bridge.is_none() {
+            call.bridge = Some(BridgeRtcp {
+                last_sent: call.legs[0].last_activity,
+                ssrc: 0x5352_0000 ^ (id.0 as u32).wrapping_mul(0x9E37_79B9),
+            });
+        } else if !matches!(mode, Mode::Bridge { .. }) {
+            call.bridge = None;
+        }
+        call.mode = mode;
         Ok(())
     }
 
@@ -447,7 +503,10 @@ impl Engine {
         let mut plain_len = len;
         let authenticated = match (&mut a.crypto, call.mode) {
             (Some(c), Mode::PassThrough { .. }) => {
-                let scratch = &mut self.scratch[..len];
+                let Some(scratch) = self.scratch.get_mut(..len) else {
+                    a.counters.drops.count(DropReason::Malformed);
+                    return None;
+                };
                 scratch.copy_from_slice(&buf[..len]);
                 let r = if rtcp {
                     c.rx.unprotect_rtcp(scratch).map(|_| ())
@@ -477,6 +536,9 @@ impl Engine {
             }
             (None, _) => false,
         };
+        // With UNAUTHENTICATED_SRTP an RTP packet proves nothing about its sender.
+        let authenticated =
+            authenticated && (rtcp || a.crypto.as_ref().is_some_and(|c| c.rx.authenticates_rtp()));
         if authenticated {
             if a.remote(channel) != Some(from) {
                 a.set_remote(channel, from);
@@ -672,6 +734,50 @@ impl Leg {
     }
 }
 
+/// Under `RequireEncryption` an SRTP leg must also encrypt: a NULL cipher or
+/// `UNENCRYPTED_SRTP` does not count as encryption.
+fn check_encrypts(mode: Mode, security: &Security, leg: usize) -> Result<(), EngineError> {
+    let Mode::Bridge {
+        level: EncryptionLevel::RequireEncryption,
+        ..
+    } = mode
+    else {
+        return Ok(());
+    };
+    let encrypts = |p: &srtp_core::Policy| {
+        p.encrypt_rtp
+            && !matches!(
+                p.profile,
+                srtp_core::Profile::NullHmacSha1_80 | srtp_core::Profile::NullHmacSha1_32
+            )
+    };
+    match security {
+        Security::Srtp { inbound, outbound } if !(encrypts(inbound) && encrypts(outbound)) => {
+            Err(EngineError::LegSecurity {
+                leg,
+                reason: "RequireEncryption needs an encrypting SRTP profile (not NULL, not UNENCRYPTED_SRTP)",
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The sessions a leg needs in `mode`: none for plain legs and for pass-through without
+/// verification.
+fn crypto_for(security: &Security, mode: Mode, leg: usize) -> Result<Option<Crypto>, EngineError> {
+    let keep_keys = match mode {
+        Mode::PassThrough { verify } => verify,
+        Mode::Transcrypt | Mode::Bridge { .. } => true,
+    };
+    match (security, keep_keys) {
+        (Security::Srtp { inbound, outbound }, true) => Ok(Some(Crypto {
+            rx: Session::new(inbound).map_err(|source| EngineError::Srtp { leg, source })?,
+            tx: Session::new(outbound).map_err(|source| EngineError::Srtp { leg, source })?,
+        })),
+        _ => Ok(None),
+    }
+}
+
 fn leg_info(l: &Leg) -> LegInfo {
     LegInfo {
         remote_rtp: l.remote_rtp,
@@ -695,13 +801,13 @@ fn drop_reason(e: SrtpError) -> DropReason {
     }
 }
 
-/// Checks the legs' security against the mode and, for a bridge, the mediation policy.
-fn check_security(spec: &CallSpec) -> Result<(), EngineError> {
-    let [l0, l1] = &spec.legs;
-    match spec.mode {
+/// Checks the legs' security (`srtp[i]`: leg `i` carries SRTP with keys) against the mode and,
+/// for a bridge, the mediation policy.
+fn check_security(mode: Mode, srtp: [bool; 2]) -> Result<(), EngineError> {
+    match mode {
         Mode::PassThrough { verify: true } => {
-            for (i, l) in spec.legs.iter().enumerate() {
-                if !l.security.is_srtp() {
+            for (i, &is_srtp) in srtp.iter().enumerate() {
+                if !is_srtp {
                     return Err(EngineError::LegSecurity {
                         leg: i,
                         reason: "verifying pass-through needs the endpoint's SRTP keys",
@@ -711,8 +817,8 @@ fn check_security(spec: &CallSpec) -> Result<(), EngineError> {
         }
         Mode::PassThrough { verify: false } => {}
         Mode::Transcrypt => {
-            for (i, l) in spec.legs.iter().enumerate() {
-                if !l.security.is_srtp() {
+            for (i, &is_srtp) in srtp.iter().enumerate() {
+                if !is_srtp {
                     return Err(EngineError::LegSecurity {
                         leg: i,
                         reason: "transcrypting needs SRTP keys on both legs",
@@ -725,7 +831,7 @@ fn check_security(spec: &CallSpec) -> Result<(), EngineError> {
             gateway,
             gateway_tls,
         } => {
-            match (level, l0.security.is_srtp()) {
+            match (level, srtp[0]) {
                 (EncryptionLevel::RequireEncryption, false) => {
                     return Err(EngineError::LegSecurity {
                         leg: 0,
@@ -740,8 +846,8 @@ fn check_security(spec: &CallSpec) -> Result<(), EngineError> {
                 }
                 _ => {}
             }
-            let want = gateway_media(level, gateway, gateway_tls, l1.security.is_srtp())?;
-            match (want, l1.security.is_srtp()) {
+            let want = gateway_media(level, gateway, gateway_tls, srtp[1])?;
+            match (want, srtp[1]) {
                 (GatewayMedia::Srtp, false) => {
                     return Err(EngineError::LegSecurity {
                         leg: 1,
