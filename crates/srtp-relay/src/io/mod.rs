@@ -267,29 +267,37 @@ impl Relay {
             legs: specs.try_into().expect("two legs"),
         };
         let w = self.next_worker.fetch_add(1, Ordering::Relaxed) % self.workers.len();
-        let (tx, rx) = mpsc::channel();
-        self.workers[w].send(Command::Create {
-            spec: Box::new(spec),
-            sockets,
-            reply: tx,
-        })?;
-        let engine_id = match rx.recv().map_err(|_| RelayError::WorkerGone)? {
-            Ok(id) => id,
-            Err(e) => {
-                release(&ports);
-                return Err(e.into());
-            }
-        };
+        // The call is known to the handle before the worker runs it, and the worker knows its
+        // relay-wide id from the start, so a call that ends by itself, however soon, frees its
+        // ports.
         let id = self.next_call.fetch_add(1, Ordering::Relaxed);
         self.shared
             .calls
             .lock()
             .expect("lock")
-            .insert(id, (w, engine_id, ports));
-        self.workers[w].send(Command::Name {
-            engine: engine_id,
-            relay: id,
-        })?;
+            .insert(id, (w, crate::engine::CallId(0), ports.clone()));
+        let (tx, rx) = mpsc::channel();
+        let sent = self.workers[w].send(Command::Create {
+            spec: Box::new(spec),
+            sockets,
+            relay_id: id,
+            reply: tx,
+        });
+        let reply = sent.and_then(|()| rx.recv().map_err(|_| RelayError::WorkerGone));
+        let engine_id = match reply {
+            Ok(Ok(engine_id)) => engine_id,
+            Ok(Err(e)) => {
+                self.shared.forget_call(id);
+                return Err(e.into());
+            }
+            Err(e) => {
+                self.shared.forget_call(id);
+                return Err(e);
+            }
+        };
+        if let Some(site) = self.shared.calls.lock().expect("lock").get_mut(&id) {
+            site.1 = engine_id;
+        }
         Ok(CreatedCall {
             id,
             legs: [local[0], local[1]],

@@ -1,8 +1,9 @@
 //! A worker thread: one engine, its calls' sockets, a `mio` poller and a command queue.
 //!
-//! Receiving is batched: one `recvmmsg` (through `quinn-udp`) takes up to [`BATCH`] datagrams
-//! from a ready socket into buffers allocated once per worker, each with tail room for the
-//! SRTP trailer, so every datagram is transformed where it landed and sent straight back out.
+//! Receiving is batched: one `recvmmsg` (through `quinn-udp`) fills up to [`BATCH`] buffers
+//! allocated once per worker, each large enough for a full GRO batch and with tail room for
+//! the SRTP trailer, so every datagram is transformed where it landed and sent straight back
+//! out, in order. A socket gets [`FAIR_SHARE`] receive calls per turn.
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, IoSliceMut};
@@ -26,22 +27,25 @@ const WAKER: Token = Token(usize::MAX);
 /// Largest datagram relayed; larger ones are truncated by the kernel and then dropped as
 /// malformed by the engine.
 const MAX_DATAGRAM: usize = 2048;
-/// Datagrams taken from a socket per receive call.
-const BATCH: usize = 32;
-/// One receive buffer: the largest datagram and the room encryption may add.
-const SLOT: usize = MAX_DATAGRAM + TAIL_ROOM;
+/// Receive buffers filled per receive call.
+const BATCH: usize = 8;
+/// Datagrams the kernel may coalesce into one buffer (UDP GRO, which quinn-udp turns on).
+const GRO_SEGMENTS: usize = 64;
+/// One receive buffer: room for a full GRO batch of the largest datagrams, and the room
+/// encryption may add after the last of them.
+const SLOT: usize = GRO_SEGMENTS * MAX_DATAGRAM + TAIL_ROOM;
+/// Receive calls on one socket per readiness event before the others get their turn; the
+/// socket is then revisited on the next loop, so one flooded port cannot stall a worker.
+const FAIR_SHARE: usize = 4;
 
 /// Requests from the [`Relay`](super::Relay) handle.
 pub(super) enum Command {
     Create {
         spec: Box<CallSpec>,
         sockets: Vec<(SocketId, StdUdpSocket)>,
+        /// The relay-wide id, to free the call's ports when it ends by itself.
+        relay_id: u64,
         reply: mpsc::Sender<Result<CallId, EngineError>>,
-    },
-    /// Tells the worker the relay-wide id of a call, for when it ends by itself.
-    Name {
-        engine: CallId,
-        relay: u64,
     },
     Update {
         call: CallId,
@@ -114,6 +118,8 @@ struct Loop {
     /// `BATCH` receive buffers, each `MAX_DATAGRAM + TAIL_ROOM` long, back to back.
     bufs: Vec<u8>,
     meta: Vec<RecvMeta>,
+    /// Sockets left with data after their fair share, to serve again before sleeping.
+    backlog: Vec<SocketId>,
 }
 
 impl Loop {
@@ -132,6 +138,7 @@ impl Loop {
             shared,
             bufs: vec![0; BATCH * SLOT],
             meta: vec![RecvMeta::default(); BATCH],
+            backlog: Vec::new(),
         }
     }
 
@@ -139,7 +146,11 @@ impl Loop {
         let mut events = Events::with_capacity(1024);
         loop {
             let now = Instant::now();
-            let timeout = self.engine.poll_timeout().saturating_duration_since(now);
+            let timeout = if self.backlog.is_empty() {
+                self.engine.poll_timeout().saturating_duration_since(now)
+            } else {
+                std::time::Duration::ZERO
+            };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != ErrorKind::Interrupted {
                     return;
@@ -154,6 +165,9 @@ impl Loop {
                     self.receive(SocketId(ev.token().0 as u32));
                 }
             }
+            for id in std::mem::take(&mut self.backlog) {
+                self.receive(id);
+            }
             self.timers();
         }
     }
@@ -162,7 +176,7 @@ impl Loop {
     /// once. A batch that comes back short means the socket is empty: a datagram arriving
     /// later raises a new readiness event.
     fn receive(&mut self, id: SocketId) {
-        loop {
+        for _ in 0..FAIR_SHARE {
             let Some((socket, state)) = self.sockets.get(&id) else {
                 return;
             };
@@ -170,7 +184,7 @@ impl Loop {
                 // On the stack: no allocation per receive.
                 let mut chunks = self.bufs.chunks_mut(SLOT);
                 let mut slices: [IoSliceMut<'_>; BATCH] = std::array::from_fn(|_| {
-                    IoSliceMut::new(&mut chunks.next().expect("BATCH slots")[..MAX_DATAGRAM])
+                    IoSliceMut::new(&mut chunks.next().expect("BATCH slots")[..SLOT - TAIL_ROOM])
                 });
                 match state.recv(UdpSockRef::from(socket), &mut slices, &mut self.meta) {
                     Ok(n) => n,
@@ -182,44 +196,41 @@ impl Loop {
             for i in 0..n {
                 let meta = self.meta[i];
                 let slot = &mut self.bufs[i * SLOT..(i + 1) * SLOT];
-                let stride = meta.stride.max(1);
-                if meta.len <= stride {
+                // One datagram, or several coalesced (GRO) at `stride` intervals: each is
+                // processed in place, in order; the bytes its trailer would overwrite (the
+                // start of the next one) are saved and put back.
+                let stride = meta
+                    .stride
+                    .clamp(1, MAX_DATAGRAM.max(meta.len.min(MAX_DATAGRAM)));
+                let total = meta.len.min(SLOT - TAIL_ROOM);
+                let mut start = 0;
+                loop {
+                    let end = (start + stride).min(total);
+                    let mut saved = [0u8; TAIL_ROOM];
+                    let keep = (total - end).min(TAIL_ROOM);
+                    saved[..keep].copy_from_slice(&slot[end..end + keep]);
                     Self::forward(
                         &mut self.engine,
                         &self.sockets,
                         now,
                         id,
                         meta.addr,
-                        slot,
-                        meta.len,
+                        &mut slot[start..end + TAIL_ROOM],
+                        end - start,
                     );
-                    continue;
-                }
-                // Coalesced segments (GRO): last first, so that each one's trailer only
-                // overwrites segments already sent.
-                let segments = meta.len.div_ceil(stride);
-                for s in (0..segments).rev() {
-                    let start = s * stride;
-                    let len = stride.min(meta.len - start);
-                    let room = (start + len + TAIL_ROOM).min(slot.len());
-                    if room < start + len + TAIL_ROOM {
-                        continue; // no tail room for the last segment of a full slot: drop
+                    slot[end..end + keep].copy_from_slice(&saved[..keep]);
+                    start = end;
+                    if start >= total {
+                        break; // (an empty datagram is still handed over once, and counted)
                     }
-                    Self::forward(
-                        &mut self.engine,
-                        &self.sockets,
-                        now,
-                        id,
-                        meta.addr,
-                        &mut slot[start..room],
-                        len,
-                    );
                 }
             }
             if n < BATCH {
                 return;
             }
         }
+        // Still data after a fair share: serve the other sockets first, then come back.
+        self.backlog.push(id);
     }
 
     /// One datagram through the engine, and out.
@@ -271,6 +282,7 @@ impl Loop {
                 Command::Create {
                     spec,
                     sockets,
+                    relay_id,
                     reply,
                 } => {
                     let ids: Vec<SocketId> = sockets.iter().map(|(id, _)| *id).collect();
@@ -303,13 +315,13 @@ impl Loop {
                             reason: "the sockets could not be registered",
                         })
                     };
-                    if r.is_err() {
-                        self.close(&ids);
+                    match &r {
+                        Ok(call) => {
+                            self.names.insert(*call, relay_id);
+                        }
+                        Err(_) => self.close(&ids),
                     }
                     let _ = reply.send(r);
-                }
-                Command::Name { engine, relay } => {
-                    self.names.insert(engine, relay);
                 }
                 Command::Update {
                     call,
