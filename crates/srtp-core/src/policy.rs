@@ -50,6 +50,10 @@ pub struct Policy {
     /// On an authentication failure, also try the rollover counters one above and one below
     /// the estimate, and zero for a stream's first packets, before rejecting.
     pub roc_recovery: bool,
+    /// Let the sender protect an index it has already protected. Off by default: protecting
+    /// different payloads under one index reuses keystream (and, for AES-GCM, the nonce).
+    /// Only for senders that retransmit a packet by protecting it again, unchanged.
+    pub danger_allow_repeat_tx: bool,
 }
 
 impl Policy {
@@ -71,6 +75,7 @@ impl Policy {
             replay_window: DEFAULT_REPLAY_WINDOW,
             max_streams: DEFAULT_MAX_STREAMS,
             roc_recovery: true,
+            danger_allow_repeat_tx: false,
         }
     }
 }

@@ -139,6 +139,7 @@ pub struct Session {
     kdr: Option<u8>,
     replay_window: usize,
     roc_recovery: bool,
+    allow_repeat_tx: bool,
     tx: StreamTable<TxStream>,
     rx: StreamTable<RxStream>,
 }
@@ -198,6 +199,7 @@ impl Session {
             kdr: policy.key_derivation_rate,
             replay_window: w,
             roc_recovery: policy.roc_recovery,
+            allow_repeat_tx: policy.danger_allow_repeat_tx,
             tx: StreamTable::new(policy.max_streams),
             rx: StreamTable::new(policy.max_streams),
         })
@@ -242,8 +244,10 @@ impl Session {
     ///
     /// # Errors
     /// [`Error::Malformed`] for a packet that is not RTP, [`Error::NoRoom`] without room for
-    /// the trailer, [`Error::KeyExhausted`] when the sender's key reached its lifetime. The
-    /// buffer and the session are unchanged on error.
+    /// the trailer, [`Error::KeyExhausted`] when the sender's key reached its lifetime,
+    /// [`Error::Replayed`] (or [`Error::TooOld`]) for an index this session already protected
+    /// (or one behind its window), [`Error::StreamLimit`] for one SSRC too many. The buffer
+    /// and the session are unchanged on error.
     pub fn protect_rtp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
         let packet = buf.get(..len).ok_or(Error::LengthOutOfBounds)?;
         let hdr = rtp::parse(packet)?;
@@ -272,11 +276,20 @@ impl Session {
                 })?
             }
         };
+        let idx = index(roc, hdr.seq);
+        // Never protect one index twice: a second payload under the same keystream (or GCM
+        // nonce) gives both away (RFC 3711 §9.1; libsrtp refuses it too).
+        if let (Some(w), false) = (&stream.sent, self.allow_repeat_tx) {
+            w.check(idx)?;
+        }
+        match &mut stream.sent {
+            Some(w) => w.accept(idx),
+            None => stream.sent = Some(ReplayWindow::new(self.replay_window, idx)),
+        }
         match stream.rtp {
-            Some((r, s)) if index(r, s) >= index(roc, hdr.seq) => {}
+            Some((r, s)) if index(r, s) >= idx => {}
             _ => stream.rtp = Some((roc, hdr.seq)),
         }
-        let idx = index(roc, hdr.seq);
         let mki = slot.master.mki();
         slot.rtp_used += 1;
         let keys = cached_keys(self.profile, self.kdr, slot, false, idx);
@@ -726,6 +739,7 @@ impl Session {
             return;
         };
         s.rtp = Some((roc, last_seq));
+        s.sent = None;
         s.rtcp_index = next_rtcp_index;
     }
 

@@ -125,6 +125,8 @@ pub(crate) struct RtpRx {
 pub(crate) struct TxStream {
     /// Rollover counter and highest sequence number sent, once a packet was.
     pub(crate) rtp: Option<(u32, u16)>,
+    /// Indices already protected, so that none is protected twice (keystream reuse).
+    pub(crate) sent: Option<ReplayWindow>,
     /// Next SRTCP index.
     pub(crate) rtcp_index: u32,
 }

@@ -96,7 +96,7 @@ fn per_packet_path_never_allocates() {
             let mut bufs = [[0u8; 172 + MAX_TRAILER_LEN]; 8];
             for (i, b) in bufs.iter_mut().enumerate() {
                 b[0] = 0x80;
-                b[3] = 200 + i as u8;
+                b[2..4].copy_from_slice(&(600 + i as u16).to_be_bytes());
                 b[8..12].copy_from_slice(&0x1234_5678u32.to_be_bytes());
             }
             let n = allocations_during(|| {

@@ -301,6 +301,28 @@ fn roc_recovery_never_accepts_packets_behind_the_window() {
     assert_eq!(unprotect(&mut rx, &protect(&mut tx, &next)).unwrap(), next);
 }
 
+/// Protecting one index twice would reuse keystream: refused unless the policy says otherwise.
+#[test]
+fn protect_refuses_an_index_twice() {
+    for profile in [Profile::Aes128CmHmacSha1_80, Profile::AeadAes128Gcm] {
+        let (mut tx, _) = pair(&Policy::new(profile, key(profile, 8)));
+        protect(&mut tx, &rtp(10, SSRC, 10));
+        protect(&mut tx, &rtp(9, SSRC, 10)); // late but new: fine
+        let mut buf = rtp(10, SSRC, 20);
+        buf.resize(32 + MAX_TRAILER_LEN, 0);
+        assert_eq!(tx.protect_rtp(&mut buf, 32), Err(Error::Replayed));
+        let mut policy = Policy::new(profile, key(profile, 8));
+        policy.danger_allow_repeat_tx = true;
+        let (mut tx, _) = pair(&policy);
+        let a = protect(&mut tx, &rtp(10, SSRC, 10));
+        assert_eq!(
+            protect(&mut tx, &rtp(10, SSRC, 10)),
+            a,
+            "the same packet again"
+        );
+    }
+}
+
 /// A session's sending SSRCs are never evicted: a forgotten sender would restart its index
 /// under the same key.
 #[test]
