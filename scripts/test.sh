@@ -10,6 +10,8 @@ command -v pkg-config >/dev/null 2>&1 || packages+=(pkg-config)
 pkg-config --exists libsrtp2 2>/dev/null || packages+=(libsrtp2-dev)
 command -v ffmpeg >/dev/null 2>&1 || packages+=(ffmpeg)
 command -v gst-launch-1.0 >/dev/null 2>&1 || packages+=(gstreamer1.0-tools)
+command -v kamailio >/dev/null 2>&1 || packages+=(kamailio)
+command -v baresip >/dev/null 2>&1 || packages+=(baresip-core)
 for p in gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad; do
   dpkg -s "$p" >/dev/null 2>&1 || packages+=("$p")
 done

@@ -31,6 +31,19 @@ pub fn tool(name: &str, version_flag: &str, package: &str) -> Command {
     c
 }
 
+/// Fails, naming the Debian package, unless `program` is on the PATH.
+pub fn require(program: &str, package: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "{program} is missing: install Debian's {package} (scripts/test.sh does as root)"
+    );
+}
+
 /// ffmpeg, quiet.
 pub fn ffmpeg() -> Command {
     let mut c = tool("ffmpeg", "-version", "ffmpeg");
@@ -177,13 +190,18 @@ pub fn samples(path: &Path) -> Vec<f64> {
 /// The best normalised correlation of one second of the source (from 0.5 s in) with `got`,
 /// over lags up to one second.
 pub fn similarity(want: &[f64], got: &[f64]) -> f64 {
+    similarity_within(want, got, 8000)
+}
+
+/// As [`similarity`], over lags up to `max_lag` samples.
+pub fn similarity_within(want: &[f64], got: &[f64], max_lag: usize) -> f64 {
     if want.len() < 12000 || got.len() < 4000 {
         return 0.0;
     }
     let w = &want[4000..12000];
     let norm = |x: &[f64]| x.iter().map(|v| v * v).sum::<f64>().sqrt();
     let nw = norm(w);
-    (0..8000)
+    (0..max_lag)
         .step_by(2)
         .filter_map(|lag| got.get(lag..lag + w.len()))
         .map(|g| w.iter().zip(g).map(|(a, b)| a * b).sum::<f64>() / (nw * norm(g)).max(1e-9))

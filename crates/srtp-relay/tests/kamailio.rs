@@ -1,0 +1,210 @@
+//! The deployment operators run today, with srtp-relay in rtpengine's place: two baresip user
+//! agents register with a Kamailio proxy whose `rtpengine` module drives `srtp-relay serve`
+//! over the ng protocol; alice (SDES SRTP, `mediaenc=srtp-mand`) calls bob (plain RTP). Each
+//! plays the same file; each records what it receives; both recordings must match the file.
+//!
+//! Needs Debian's kamailio, baresip-core and ffmpeg (scripts/test.sh installs them): the
+//! test fails, not skips, without them.
+
+mod media;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use media::{require, samples, similarity_within, source, workdir};
+
+const SIP: u16 = 25060;
+const NG: u16 = 25223;
+
+fn spawn(mut c: Command, log: &Path) -> Child {
+    let f = std::fs::File::create(log).unwrap();
+    c.stdout(Stdio::from(f.try_clone().unwrap()))
+        .stderr(Stdio::from(f));
+    c.spawn().unwrap()
+}
+
+struct Killed(Vec<Child>);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn kamailio_cfg(dir: &Path) -> std::path::PathBuf {
+    let cfg = format!(
+        r#"#!KAMAILIO
+debug=2
+log_stderror=yes
+children=1
+listen=udp:127.0.0.1:{SIP}
+mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+loadmodule "kex.so"
+loadmodule "corex.so"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "rtpengine.so"
+modparam("rtpengine", "rtpengine_sock", "udp:127.0.0.1:{NG}")
+request_route {{
+  if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
+  if (is_method("REGISTER")) {{ save("location"); exit; }}
+  if (has_totag()) {{
+    if (loose_route()) {{
+      if (is_method("BYE")) {{ rtpengine_delete(); }}
+      t_relay();
+      exit;
+    }}
+    if (is_method("ACK")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+    sl_send_reply("404", "Not here");
+    exit;
+  }}
+  if (is_method("CANCEL")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+  record_route();
+  if (is_method("INVITE") && has_body("application/sdp")) {{
+    rtpengine_offer("RTP/AVP replace-origin replace-session-connection ICE=remove");
+    t_on_reply("REPLY");
+  }}
+  if (!lookup("location")) {{ sl_send_reply("404", "Not Found"); exit; }}
+  t_relay();
+}}
+onreply_route[REPLY] {{
+  if (has_body("application/sdp")) {{
+    rtpengine_answer("RTP/SAVP replace-origin replace-session-connection ICE=remove");
+  }}
+}}
+"#
+    );
+    let path = dir.join("kamailio.cfg");
+    std::fs::write(&path, cfg).unwrap();
+    path
+}
+
+/// A baresip configuration folder for `name` on SIP port `sip` with control port `ctrl`.
+fn baresip_dir(dir: &Path, wav: &Path, name: &str, sip: u16, ctrl: u16, srtp: bool) {
+    let d = dir.join(name);
+    std::fs::create_dir_all(d.join("rec")).unwrap();
+    let config = format!(
+        "poll_method epoll\nsip_listen 127.0.0.1:{sip}\nsip_trans_def udp\n\
+         net_interface 127.0.0.1\naudio_source aufile,{wav}\naudio_alert none\n\
+         audio_srate 8000\naudio_channels 1\nmodule_path /usr/lib/baresip/modules\n\
+         module g711.so\nmodule aufile.so\nmodule sndfile.so\nmodule srtp.so\n\
+         module_app account.so\nmodule_app menu.so\nmodule_app ctrl_tcp.so\n\
+         ctrl_tcp_listen 127.0.0.1:{ctrl}\nsnd_path {rec}\n",
+        wav = wav.display(),
+        rec = d.join("rec").display()
+    );
+    std::fs::write(d.join("config"), config).unwrap();
+    let enc = if srtp { ";mediaenc=srtp-mand" } else { "" };
+    let account = format!(
+        "<sip:{name}@127.0.0.1>;auth_pass=none;outbound=\"sip:127.0.0.1:{SIP}\";\
+         regint=600;answermode=auto{enc}\n"
+    );
+    std::fs::write(d.join("accounts"), account).unwrap();
+}
+
+/// Sends one ctrl_tcp command (a netstring of JSON) to a baresip.
+fn control(port: u16, command: &str, params: &str) {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        panic!("baresip control port {port} is not answering");
+    };
+    let json = format!(r#"{{"command":"{command}","params":"{params}","token":"t"}}"#);
+    let _ = s.write_all(format!("{}:{json},", json.len()).as_bytes());
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut buf = [0u8; 4096];
+    let _ = s.read(&mut buf);
+}
+
+fn registered(log: &Path) -> bool {
+    std::fs::read_to_string(log).is_ok_and(|l| l.contains("200 OK"))
+}
+
+#[test]
+fn kamailio_and_baresip_call_through_srtp_relay() {
+    require("kamailio", "kamailio");
+    require("baresip", "baresip-core");
+    let dir = workdir("kamailio");
+    let wav = source(&dir); // 3 s; baresip's aufile loops it
+    let relay = Command::new(env!("CARGO_BIN_EXE_srtp-relay"));
+    let mut relay = relay;
+    relay
+        .args(["serve", "--state-dir"])
+        .arg(dir.join("state"))
+        .args([
+            "--ng-listen",
+            &format!("127.0.0.1:{NG}"),
+            "--api-listen",
+            "127.0.0.1:25443",
+            "--ports",
+            "47000-47999",
+            "--workers",
+            "1",
+        ]);
+    let mut procs = Killed(vec![spawn(relay, &dir.join("relay.log"))]);
+    std::thread::sleep(Duration::from_millis(800));
+    let mut kam = Command::new("kamailio");
+    kam.arg("-f")
+        .arg(kamailio_cfg(&dir))
+        .args(["-DD", "-E", "-Y"])
+        .arg(&dir)
+        .arg("-w")
+        .arg(&dir);
+    procs.0.push(spawn(kam, &dir.join("kamailio.log")));
+    std::thread::sleep(Duration::from_millis(800));
+    baresip_dir(&dir, &wav, "alice", 25070, 24444, true);
+    baresip_dir(&dir, &wav, "bob", 25080, 24445, false);
+    for name in ["bob", "alice"] {
+        let mut b = Command::new("baresip");
+        b.arg("-4")
+            .arg("-f")
+            .arg(dir.join(name))
+            .current_dir(dir.join(name));
+        procs.0.push(spawn(b, &dir.join(format!("{name}.log"))));
+    }
+    let end = Instant::now() + Duration::from_secs(10);
+    while !(registered(&dir.join("alice.log")) && registered(&dir.join("bob.log"))) {
+        assert!(Instant::now() < end, "the user agents did not register");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    control(24444, "dial", "sip:bob@127.0.0.1");
+    std::thread::sleep(Duration::from_secs(6));
+    control(24444, "hangup", "");
+    std::thread::sleep(Duration::from_millis(800));
+    for port in [24444, 24445] {
+        control(port, "quit", "");
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    drop(procs);
+
+    let alice_log = std::fs::read_to_string(dir.join("alice.log")).unwrap_or_default();
+    assert!(
+        alice_log.contains("Using media encryption 'srtp-mand'"),
+        "alice did not use SRTP"
+    );
+    let relay_log = std::fs::read_to_string(dir.join("relay.log")).unwrap_or_default();
+    assert!(relay_log.contains("command=\"offer\"") && relay_log.contains("command=\"answer\""));
+    let want = samples(&wav);
+    for name in ["alice", "bob"] {
+        let rec = std::fs::read_dir(dir.join(name).join("rec"))
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+            .unwrap_or_else(|| panic!("{name} recorded nothing"));
+        let s = similarity_within(&want, &samples(&rec), 40000);
+        eprintln!("{name} received audio with similarity {s:.3}");
+        assert!(s > 0.9, "{name}: similarity {s}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
