@@ -6,17 +6,8 @@
 //! first to include libsrtp2 on OpenSSL). Without `--bench` (as `cargo test` runs it) it does
 //! one short round, as a smoke test.
 
-use srtp_benches::{peers, timed_protect, timed_unprotect, Peer};
+use srtp_benches::{peers, timed_protect, timed_unprotect, Peer, PROFILES};
 use srtp_core::Profile;
-
-const PROFILES: [Profile; 6] = [
-    Profile::Aes128CmHmacSha1_80,
-    Profile::Aes128CmHmacSha1_32,
-    Profile::Aes256CmHmacSha1_80,
-    Profile::AeadAes128Gcm,
-    Profile::AeadAes256Gcm,
-    Profile::NullHmacSha1_80,
-];
 
 /// (operation, packet length, RTCP?)
 const CASES: [(&str, usize, bool); 6] = [

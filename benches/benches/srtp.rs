@@ -7,17 +7,8 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use srtp_benches::{peers, rtcp_packet, rtp_packet, timed_unprotect};
-use srtp_core::{Profile, MAX_TRAILER_LEN};
-
-const PROFILES: [Profile; 6] = [
-    Profile::Aes128CmHmacSha1_80,
-    Profile::Aes128CmHmacSha1_32,
-    Profile::Aes256CmHmacSha1_80,
-    Profile::AeadAes128Gcm,
-    Profile::AeadAes256Gcm,
-    Profile::NullHmacSha1_80,
-];
+use srtp_benches::{peers, rtcp_packet, rtp_packet, timed_unprotect, PROFILES};
+use srtp_core::MAX_TRAILER_LEN;
 
 /// G.711 20 ms (12 + 160 bytes) and a video packet.
 const RTP_SIZES: [usize; 2] = [172, 1212];

@@ -33,6 +33,16 @@ pub trait Peer {
     }
 }
 
+/// The profiles the benchmarks measure.
+pub const PROFILES: [Profile; 6] = [
+    Profile::Aes128CmHmacSha1_80,
+    Profile::Aes128CmHmacSha1_32,
+    Profile::Aes256CmHmacSha1_80,
+    Profile::AeadAes128Gcm,
+    Profile::AeadAes256Gcm,
+    Profile::NullHmacSha1_80,
+];
+
 /// Deterministic key material for a profile.
 pub fn material(profile: Profile) -> Vec<u8> {
     (0..profile.key_material_len() as u8)
