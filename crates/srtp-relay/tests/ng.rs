@@ -264,6 +264,48 @@ async fn lync_optional_srtp_to_plain_phone() {
     ng.finish("lync-1").await;
 }
 
+/// Lync's optional SRTP passed on optionally (`OSRTP-offer`) to a callee that declines it: the
+/// callee answers RTP/AVP without `a=crypto`, its leg becomes plain and media flows SRTP
+/// (Lync) ↔ RTP (callee).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn optional_srtp_declined_by_the_callee_becomes_a_bridge() {
+    let (mut ng, a, b) = Ng::with_peers((46900, 46999)).await;
+    let to_b = ng.offer(
+        "lync-decline",
+        &lync_offer(port(&a)),
+        vec![("flags", Value::List(vec![Value::str("OSRTP-offer")]))],
+    );
+    assert!(m_line(&to_b).contains(" RTP/AVP "), "{to_b}");
+    assert!(
+        !crypto_lines(&to_b).is_empty(),
+        "optional SRTP offered on: {to_b}"
+    );
+    let to_a = ng.answer_ok("lync-decline", &phone(port(&b), "RTP/AVP"));
+    let lines = crypto_lines(&to_a);
+    assert_eq!(lines.len(), 1, "{to_a}");
+    let key_a = format!("a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A}|2^31|1:1");
+    let (mut a_tx, mut a_rx) = (session(&key_a), session(lines[0]));
+    flows(
+        &a,
+        Some(&mut a_tx),
+        media_addr(&to_a),
+        &b,
+        None,
+        0x4445434c,
+        10,
+    );
+    flows(
+        &b,
+        None,
+        media_addr(&to_b),
+        &a,
+        Some(&mut a_rx),
+        0x504c4149,
+        10,
+    );
+    ng.finish("lync-decline").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn teams_direct_routing_srtp_both_sides() {
     let (mut ng, a, b) = Ng::with_peers((46200, 46299)).await;

@@ -23,9 +23,9 @@
 //! Re-offers (re-INVITE: hold, resume, a moved endpoint, new keys) from either side keep the
 //! ports and the relay's keys and apply the new address, direction and keys.
 //!
-//! Limits: the callee's leg is keyed when the offer is made, so a callee that answers an
-//! SRTP offer with plain RTP, or picks a different suite, gets an error (the relay cannot
-//! change a leg's security after creation). The protocol has no authentication: bind it to
+//! A callee that answers an optional SRTP offer (RTP/AVP with `a=crypto`) in plain RTP gets a
+//! plain leg: the call becomes a bridge. Limits: a callee that answers a mandatory SRTP offer
+//! (RTP/SAVP) in plain RTP, or picks a suite that was not offered, gets an error. The protocol has no authentication: bind it to
 //! loopback or a private signalling network.
 
 use std::collections::{HashMap, VecDeque};
@@ -384,7 +384,22 @@ impl Ng {
                 continue;
             }
             let mut update = sdp_update(&sdp, i);
-            if !stream.callee_lines.is_empty() {
+            let declined = m.crypto_lines().next().is_none() && !m.is_savp();
+            if !stream.callee_lines.is_empty() && declined && !stream.callee_proto.contains("SAVP")
+            {
+                // The relay offered SRTP optionally (RTP/AVP with a=crypto) and the callee
+                // answered plain RTP: its leg drops the keys and the call becomes a bridge.
+                let bridge = Mode::Bridge {
+                    level: EncryptionLevel::SupportEncryption,
+                    gateway: SrtpMode::Optional,
+                    gateway_tls: true,
+                };
+                self.control
+                    .relay()
+                    .change_security(id, 1, Security::Plain, Some(bridge))
+                    .map_err(|e| e.to_string())?;
+                stream.callee_lines.clear();
+            } else if !stream.callee_lines.is_empty() {
                 let (chosen, inbound) = callee_keys(stream, m.crypto_lines())?;
                 stream.callee_chosen = chosen;
                 update.inbound_keys = Some(inbound);

@@ -320,6 +320,31 @@ impl Relay {
         Ok(rx.recv().map_err(|_| RelayError::WorkerGone)??)
     }
 
+    /// Replaces a leg's media security (and optionally the call's mode) on a running call, for
+    /// an answer that declined or changed the offered SRTP; see
+    /// [`Engine::change_security`](crate::engine::Engine::change_security).
+    ///
+    /// # Errors
+    /// [`RelayError::UnknownCall`], or what the engine says (the call is unchanged then).
+    pub fn change_security(
+        &self,
+        id: u64,
+        leg: usize,
+        security: Security,
+        mode: Option<Mode>,
+    ) -> Result<(), RelayError> {
+        let (w, engine) = self.locate(id)?;
+        let (tx, rx) = mpsc::channel();
+        self.workers[w].send(Command::ChangeSecurity {
+            call: engine,
+            leg,
+            security: Box::new(security),
+            mode,
+            reply: tx,
+        })?;
+        Ok(rx.recv().map_err(|_| RelayError::WorkerGone)??)
+    }
+
     /// Ends a call, closes its sockets (its ports rest for the guard time) and returns its
     /// legs' final statistics.
     ///

@@ -18,8 +18,8 @@ use quinn_udp::{RecvMeta, UdpSockRef, UdpSocketState};
 
 use super::{RelayError, Shared};
 use crate::engine::{
-    CallId, CallInfo, CallSpec, Counters, Engine, EngineConfig, Event, LegStats, LegUpdate,
-    SocketId, TAIL_ROOM,
+    CallId, CallInfo, CallSpec, Counters, Engine, EngineConfig, Event, LegStats, LegUpdate, Mode,
+    Security, SocketId, TAIL_ROOM,
 };
 use crate::EngineError;
 
@@ -51,6 +51,13 @@ pub(super) enum Command {
         call: CallId,
         leg: usize,
         update: LegUpdate,
+        reply: mpsc::Sender<Result<(), EngineError>>,
+    },
+    ChangeSecurity {
+        call: CallId,
+        leg: usize,
+        security: Box<Security>,
+        mode: Option<Mode>,
         reply: mpsc::Sender<Result<(), EngineError>>,
     },
     Delete {
@@ -330,6 +337,15 @@ impl Loop {
                     reply,
                 } => {
                     let _ = reply.send(self.engine.update_call(call, leg, update));
+                }
+                Command::ChangeSecurity {
+                    call,
+                    leg,
+                    security,
+                    mode,
+                    reply,
+                } => {
+                    let _ = reply.send(self.engine.change_security(call, leg, *security, mode));
                 }
                 Command::Delete { call, reply } => {
                     let r = self.engine.delete_call(call).map(|(sockets, stats)| {
