@@ -316,12 +316,12 @@ pub fn timed_protect(
     }
     let start = Instant::now();
     for _ in 0..iters {
-        *seq = seq.wrapping_add(1);
-        buf[2..4].copy_from_slice(&seq.to_be_bytes());
+        // RTP moves its sequence number on; SRTCP numbers its packets itself.
         let n = if rtcp {
-            buf[2..4].copy_from_slice(&((len / 4 - 1) as u16).to_be_bytes());
             peer.protect_rtcp(&mut buf, len)
         } else {
+            *seq = seq.wrapping_add(1);
+            buf[2..4].copy_from_slice(&seq.to_be_bytes());
             peer.protect(&mut buf, len)
         };
         std::hint::black_box(n);

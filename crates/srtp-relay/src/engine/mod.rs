@@ -184,6 +184,26 @@ struct BridgeRtcp {
     ssrc: u32,
 }
 
+impl BridgeRtcp {
+    /// Bridge RTCP state for call `id`, its SSRC (until the gateway's is known) derived from
+    /// the id.
+    fn new(id: CallId, last_sent: Instant) -> Self {
+        Self {
+            last_sent,
+            ssrc: 0x5352_0000 ^ (id.0 as u32).wrapping_mul(0x9E37_79B9),
+        }
+    }
+}
+
+/// The RTCP address an endpoint uses by default: its RTP address with rtcp-mux (`rtcp` socket
+/// `None`), else RTP port + 1 (RFC 3550 §11).
+fn default_rtcp(rtp: SocketAddr, rtcp: Option<SocketId>) -> SocketAddr {
+    match rtcp {
+        None => rtp,
+        Some(_) => SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1)),
+    }
+}
+
 #[derive(Debug)]
 struct Leg {
     rtp: SocketId,
@@ -257,12 +277,9 @@ impl Engine {
         let mut legs = Vec::with_capacity(2);
         for (i, l) in spec.legs.into_iter().enumerate() {
             let crypto = crypto_for(&l.security, spec.mode, i)?;
-            let remote_rtcp = l.remote_rtcp.or_else(|| {
-                l.remote.map(|r| match l.rtcp {
-                    None => r,
-                    Some(_) => SocketAddr::new(r.ip(), r.port().wrapping_add(1)),
-                })
-            });
+            let remote_rtcp = l
+                .remote_rtcp
+                .or_else(|| l.remote.map(|r| default_rtcp(r, l.rtcp)));
             legs.push(Leg {
                 rtp: l.rtp,
                 rtcp: l.rtcp,
@@ -287,10 +304,7 @@ impl Engine {
                 self.sockets.insert(s, (id, i, Channel::Rtcp));
             }
         }
-        let bridge = matches!(spec.mode, Mode::Bridge { .. }).then(|| BridgeRtcp {
-            last_sent: now,
-            ssrc: 0x5352_0000 ^ (id.0 as u32).wrapping_mul(0x9E37_79B9),
-        });
+        let bridge = matches!(spec.mode, Mode::Bridge { .. }).then(|| BridgeRtcp::new(id, now));
         self.calls.insert(
             id,
             Call {
@@ -350,10 +364,7 @@ impl Engine {
         if let Some(r) = update.remote {
             l.configured = Some(r);
             l.remote_rtp = Some(r);
-            l.remote_rtcp = Some(match l.rtcp {
-                None => r,
-                Some(_) => SocketAddr::new(r.ip(), r.port().wrapping_add(1)),
-            });
+            l.remote_rtcp = Some(default_rtcp(r, l.rtcp));
             l.candidate = None;
         }
         if let Some(r) = update.remote_rtcp {
@@ -406,10 +417,7 @@ impl Engine {
         let crypto = crypto_for(&security, mode, leg)?;
         call.legs[leg].crypto = crypto;
         if matches!(mode, Mode::Bridge { .. }) && call.bridge.is_none() {
-            call.bridge = Some(BridgeRtcp {
-                last_sent: call.legs[0].last_activity,
-                ssrc: 0x5352_0000 ^ (id.0 as u32).wrapping_mul(0x9E37_79B9),
-            });
+            call.bridge = Some(BridgeRtcp::new(id, call.legs[0].last_activity));
         } else if !matches!(mode, Mode::Bridge { .. }) {
             call.bridge = None;
         }
