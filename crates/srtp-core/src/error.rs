@@ -130,6 +130,8 @@ pub enum PolicyError {
     /// AEAD profiles always encrypt SRTP (RFC 7714 defines no authentication-only SRTP;
     /// libsrtp ignores the option): `UNENCRYPTED_SRTP` cannot apply.
     UnencryptedAead,
+    /// This CPU cannot run the chosen SHA-1 backend.
+    UnsupportedBackend(crate::Backend),
 }
 
 impl fmt::Display for PolicyError {
@@ -173,6 +175,9 @@ impl fmt::Display for PolicyError {
             }
             Self::UnencryptedAead => {
                 f.write_str("unencrypted SRTP is not possible with an AEAD profile")
+            }
+            Self::UnsupportedBackend(b) => {
+                write!(f, "this CPU cannot run the {} SHA-1 backend", b.name())
             }
         }
     }

@@ -9,6 +9,7 @@
 
 use zeroize::Zeroize;
 
+use crate::backend::Backend;
 use crate::cipher::{AesCm, AesGcm, HmacSha1};
 use crate::key::{MasterKey, MAX_KEY_LEN, MAX_SALT_LEN};
 use crate::profile::CipherKind;
@@ -60,7 +61,7 @@ impl SessionKeys {
                 CipherKind::AesGcm(_) => PacketCipher::Gcm(AesGcm::new(enc_key)),
                 CipherKind::Null => PacketCipher::Null,
             },
-            auth: (!profile.is_aead()).then(|| HmacSha1::new(auth_key)),
+            auth: (!profile.is_aead()).then(|| HmacSha1::new(auth_key, Backend::detect())),
             salt: s,
         }
     }
@@ -68,7 +69,13 @@ impl SessionKeys {
 
 /// Derives the session keys for SRTP (`base_label` [`LABEL_RTP_ENCRYPTION`]) or SRTCP
 /// ([`LABEL_RTCP_ENCRYPTION`]) with `r = index DIV kdr` (zero when `kdr` is zero).
-pub(crate) fn derive(profile: Profile, master: &MasterKey, base_label: u8, r: u64) -> SessionKeys {
+pub(crate) fn derive(
+    profile: Profile,
+    master: &MasterKey,
+    base_label: u8,
+    r: u64,
+    backend: Backend,
+) -> SessionKeys {
     let prf = AesCm::new(master.key());
     let mut salt = [0u8; MAX_SALT_LEN];
     salt[..master.salt().len()].copy_from_slice(master.salt());
@@ -91,7 +98,7 @@ pub(crate) fn derive(profile: Profile, master: &MasterKey, base_label: u8, r: u6
     };
     let auth = (profile.auth_key_len() > 0).then(|| {
         prf_output(&prf, &salt, base_label + AUTH_OFFSET, r, &mut auth_key);
-        HmacSha1::new(&auth_key)
+        HmacSha1::new(&auth_key, backend)
     });
     let salt_len = profile.master_salt_len();
     prf_output(

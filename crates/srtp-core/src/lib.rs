@@ -32,9 +32,10 @@
 //! assert_eq!(rx.unprotect_rtp(&mut buf[..len])?.len(), 172);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod backend;
 mod cipher;
 pub mod dtls;
 mod error;
@@ -53,6 +54,7 @@ mod stream;
 #[cfg(test)]
 mod vectors;
 
+pub use backend::Backend;
 pub use error::{Error, Malformed, PolicyError};
 pub use key::{MasterKey, Mki, MAX_MKI_LEN};
 pub use policy::{Policy, DEFAULT_MAX_STREAMS, MAX_SRTCP_LIFETIME, MAX_SRTP_LIFETIME};

@@ -2,7 +2,9 @@
 
 use subtle::ConstantTimeEq;
 
+use crate::backend::{Backend, LANES};
 use crate::cipher::aes_gcm::TAG_LEN as GCM_TAG_LEN;
+use crate::cipher::hmac_sha1::{mac_lanes, LaneJob};
 use crate::index::{estimate_roc, index};
 use crate::kdf::{self, PacketCipher, SessionKeys, LABEL_RTCP_ENCRYPTION, LABEL_RTP_ENCRYPTION};
 use crate::packet::{rtcp, rtp};
@@ -30,21 +32,23 @@ struct KeySlot {
     rtcp_limit: u64,
     rtp_used: u64,
     rtcp_used: u64,
+    backend: Backend,
 }
 
 impl KeySlot {
-    fn new(profile: Profile, master: MasterKey) -> Self {
+    fn new(profile: Profile, master: MasterKey, backend: Backend) -> Self {
         let lifetime = master.lifetime().unwrap_or(u64::MAX);
         Self {
-            rtp: kdf::derive(profile, &master, LABEL_RTP_ENCRYPTION, 0),
+            rtp: kdf::derive(profile, &master, LABEL_RTP_ENCRYPTION, 0, backend),
             rtp_r: 0,
-            rtcp: kdf::derive(profile, &master, LABEL_RTCP_ENCRYPTION, 0),
+            rtcp: kdf::derive(profile, &master, LABEL_RTCP_ENCRYPTION, 0, backend),
             rtcp_r: 0,
             rtp_limit: lifetime.min(MAX_SRTP_LIFETIME),
             rtcp_limit: lifetime.min(MAX_SRTCP_LIFETIME),
             rtp_used: 0,
             rtcp_used: 0,
             master,
+            backend,
         }
     }
 }
@@ -142,6 +146,7 @@ pub struct Session {
     allow_repeat_tx: bool,
     tx: StreamTable<TxStream>,
     rx: StreamTable<RxStream>,
+    backend: Backend,
 }
 
 impl core::fmt::Debug for Session {
@@ -151,6 +156,7 @@ impl core::fmt::Debug for Session {
             .field("keys", &self.keys.len())
             .field("tx_streams", &self.tx.len())
             .field("rx_streams", &self.rx.len())
+            .field("backend", &self.backend)
             .finish_non_exhaustive()
     }
 }
@@ -179,12 +185,13 @@ impl Session {
         if profile.is_aead() && !policy.encrypt_rtp {
             return Err(PolicyError::UnencryptedAead);
         }
+        let backend = Backend::detect();
         Ok(Self {
             profile,
             keys: policy
                 .keys
                 .iter()
-                .map(|k| KeySlot::new(profile, k.clone()))
+                .map(|k| KeySlot::new(profile, k.clone(), backend))
                 .collect(),
             sender: 0,
             mki_len,
@@ -202,12 +209,41 @@ impl Session {
             allow_repeat_tx: policy.danger_allow_repeat_tx,
             tx: StreamTable::new(policy.max_streams),
             rx: StreamTable::new(policy.max_streams),
+            backend,
         })
     }
 
     /// The session's protection profile.
     pub fn profile(&self) -> Profile {
         self.profile
+    }
+
+    /// The code that computes the session's HMAC-SHA1: [`Backend::detect`] when the session
+    /// was built, unless [`set_backend`](Self::set_backend) chose another.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Computes HMAC-SHA1 with `backend` from now on (to compare backends on one machine).
+    /// Results do not change, only speed.
+    ///
+    /// # Errors
+    /// [`PolicyError::UnsupportedBackend`] if this CPU cannot run `backend`; the session is
+    /// unchanged then.
+    pub fn set_backend(&mut self, backend: Backend) -> Result<(), PolicyError> {
+        if !backend.is_supported() {
+            return Err(PolicyError::UnsupportedBackend(backend));
+        }
+        self.backend = backend;
+        for slot in &mut self.keys {
+            slot.backend = backend;
+            for keys in [&mut slot.rtp, &mut slot.rtcp] {
+                if let Some(mac) = &mut keys.auth {
+                    mac.set_backend(backend);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Whether SRTP packets carry an authentication tag (false with `UNAUTHENTICATED_SRTP`):
@@ -249,6 +285,18 @@ impl Session {
     /// (or one behind its window), [`Error::StreamLimit`] for one SSRC too many. The buffer
     /// and the session are unchanged on error.
     pub fn protect_rtp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
+        self.protect_rtp_inner(buf, len, false).map(|(n, _)| n)
+    }
+
+    /// Protects as [`protect_rtp`](Self::protect_rtp); with `defer_mac` leaves the tag for the
+    /// caller to compute and write (over the packet and the returned rollover counter), as
+    /// batches do. Returns the protected length and the rollover counter.
+    fn protect_rtp_inner(
+        &mut self,
+        buf: &mut [u8],
+        len: usize,
+        defer_mac: bool,
+    ) -> Result<(usize, u32), Error> {
         let packet = buf.get(..len).ok_or(Error::LengthOutOfBounds)?;
         let hdr = rtp::parse(packet)?;
         let needed = len + self.rtp_trailer_len();
@@ -312,13 +360,13 @@ impl Session {
                     aes.apply_keystream(&cm_iv(&keys.salt, hdr.ssrc, idx), payload);
                 }
                 write_mki(trailer, mki);
-                if let Some(mac) = &keys.auth {
+                if let (Some(mac), false) = (&keys.auth, defer_mac) {
                     let tag = mac.mac(packet, &roc.to_be_bytes());
                     trailer[self.mki_len..].copy_from_slice(&tag[..self.rtp_tag_len]);
                 }
             }
         }
-        Ok(needed)
+        Ok((needed, roc))
     }
 
     /// Verifies and decrypts the SRTP packet that fills `packet`, in place, and returns the
@@ -330,11 +378,18 @@ impl Session {
     /// `packet` nor the session has changed: the next good packet is accepted as if this one
     /// never arrived.
     pub fn unprotect_rtp<'a>(&mut self, packet: &'a mut [u8]) -> Result<&'a mut [u8], Error> {
-        let len = self.unprotect_rtp_len(packet)?;
+        let len = self.unprotect_rtp_len(packet, None)?;
         Ok(&mut packet[..len])
     }
 
-    fn unprotect_rtp_len(&mut self, packet: &mut [u8]) -> Result<usize, Error> {
+    /// Unprotects as [`unprotect_rtp`](Self::unprotect_rtp) and returns the plaintext length.
+    /// `premac` is a full HMAC of the packet computed beforehand (in a batch's vector lanes)
+    /// for one rollover counter: used if that counter is the one tried, computed here if not.
+    fn unprotect_rtp_len(
+        &mut self,
+        packet: &mut [u8],
+        premac: Option<(u32, [u8; 20])>,
+    ) -> Result<usize, Error> {
         let hdr = rtp::parse(packet)?;
         let tag_len = self.rtp_tag_len;
         let trailer = tag_len + self.mki_len;
@@ -383,10 +438,9 @@ impl Session {
         let mut tag = [0u8; GCM_TAG_LEN];
         tag[..tag_len].copy_from_slice(&packet[tag_at..tag_at + tag_len]);
         let tag = &tag[..tag_len];
-        let partial = match (&slot.rtp.auth, self.kdr) {
-            (Some(mac), None) => Some(mac.begin(&packet[..body_end])),
-            _ => None,
-        };
+        // Without a key derivation rate every candidate uses the same MAC key: hash the packet
+        // once (when first needed) and finish it per candidate rollover counter.
+        let mut partial = None;
 
         let mut accepted = None;
         // Keys re-derived for a key derivation rate, kept only if the packet authenticates.
@@ -417,9 +471,14 @@ impl Session {
                 _ => match &keys.auth {
                     None => true,
                     Some(mac) => {
-                        let full = match &partial {
-                            Some(p) => mac.finish(p.clone(), &roc.to_be_bytes()),
-                            None => mac.mac(&packet[..body_end], &roc.to_be_bytes()),
+                        let full = match premac {
+                            Some((r, full)) if r == roc && derived.is_none() => full,
+                            _ if self.kdr.is_none() => {
+                                let p =
+                                    partial.get_or_insert_with(|| mac.begin(&packet[..body_end]));
+                                mac.finish(p.clone(), &roc.to_be_bytes())
+                            }
+                            _ => mac.mac(&packet[..body_end], &roc.to_be_bytes()),
                         };
                         bool::from(full[..tag_len].ct_eq(tag))
                     }
@@ -628,21 +687,146 @@ impl Session {
 
     // ---------------------------------------------------------------- batches
 
-    /// Protects each RTP packet of `batch` as [`protect_rtp`](Self::protect_rtp) would.
+    /// Protects each RTP packet of `batch` as [`protect_rtp`](Self::protect_rtp) would, with
+    /// the same results bit for bit; one packet's failure affects no other.
+    ///
+    /// With HMAC-SHA1 profiles and a [`Backend`] that hashes in vector lanes, the tags of up
+    /// to eight packets are computed together, which is where batches are faster than one
+    /// packet at a time.
     pub fn protect_rtp_batch(&mut self, batch: &mut [BatchPacket<'_>]) {
-        for p in batch {
-            p.result = self.protect_rtp(p.buf, p.len).map(|n| p.len = n);
+        let min = self.rtp_lanes();
+        for chunk in batch.chunks_mut(LANES) {
+            if min.is_some_and(|m| chunk.len() >= m) {
+                self.protect_rtp_lanes(chunk);
+            } else {
+                for p in chunk {
+                    p.result = self.protect_rtp(p.buf, p.len).map(|n| p.len = n);
+                }
+            }
         }
     }
 
-    /// Unprotects each SRTP packet of `batch` as [`unprotect_rtp`](Self::unprotect_rtp) would.
+    /// Unprotects each SRTP packet of `batch` as [`unprotect_rtp`](Self::unprotect_rtp)
+    /// would, with the same results bit for bit; a packet that fails (forged, replayed,
+    /// malformed) affects no other.
+    ///
+    /// As for [`protect_rtp_batch`](Self::protect_rtp_batch), the tags of up to eight packets
+    /// are computed together where the backend can.
     pub fn unprotect_rtp_batch(&mut self, batch: &mut [BatchPacket<'_>]) {
-        for p in batch {
-            p.result = match p.buf.get_mut(..p.len) {
-                Some(packet) => self.unprotect_rtp_len(packet).map(|n| p.len = n),
-                None => Err(Error::LengthOutOfBounds),
+        let min = self.rtp_lanes();
+        for chunk in batch.chunks_mut(LANES) {
+            let mut premacs = [None; LANES];
+            if min.is_some_and(|m| chunk.len() >= m) {
+                self.premac_rtp_lanes(chunk, &mut premacs);
+            }
+            for (p, premac) in chunk.iter_mut().zip(premacs) {
+                p.result = match p.buf.get_mut(..p.len) {
+                    Some(packet) => self.unprotect_rtp_len(packet, premac).map(|n| p.len = n),
+                    None => Err(Error::LengthOutOfBounds),
+                };
+            }
+        }
+    }
+
+    /// The fewest packets worth hashing together for SRTP, or `None` when this session never
+    /// does: lanes serve HMAC-SHA1 tags under keys fixed for the whole batch (no key
+    /// derivation rate).
+    fn rtp_lanes(&self) -> Option<usize> {
+        let eligible = !self.profile.is_aead() && self.rtp_tag_len > 0 && self.kdr.is_none();
+        self.backend.min_lanes().filter(|_| eligible)
+    }
+
+    /// Protects up to eight packets: everything but the tags one by one, in order (so the
+    /// state moves exactly as packet by packet), then the tags together.
+    fn protect_rtp_lanes(&mut self, chunk: &mut [BatchPacket<'_>]) {
+        let mut rocs = [None; LANES];
+        for (p, roc) in chunk.iter_mut().zip(&mut rocs) {
+            p.result = match self.protect_rtp_inner(p.buf, p.len, true) {
+                Ok((n, r)) => {
+                    *roc = Some((p.len, r.to_be_bytes()));
+                    p.len = n;
+                    Ok(())
+                }
+                Err(e) => Err(e),
             };
         }
+        let Some(mac) = self.keys[self.sender].rtp.auth.as_ref() else {
+            return;
+        };
+        let mut tags = [[0u8; 20]; LANES];
+        {
+            let jobs: [Option<LaneJob<'_>>; LANES] = core::array::from_fn(|i| {
+                let (len, roc) = rocs[i].as_ref()?;
+                Some(LaneJob {
+                    key: mac,
+                    msg: &chunk[i].buf[..*len],
+                    suffix: roc,
+                })
+            });
+            mac_lanes(self.backend, &jobs, &mut tags);
+        }
+        let (mki_len, tag_len) = (self.mki_len, self.rtp_tag_len);
+        for ((p, roc), tag) in chunk.iter_mut().zip(rocs).zip(tags) {
+            if let Some((len, _)) = roc {
+                let at = len + mki_len;
+                p.buf[at..at + tag_len].copy_from_slice(&tag[..tag_len]);
+            }
+        }
+    }
+
+    /// Computes, together, the full HMAC of each packet of `chunk` under its key and the
+    /// rollover counter the receiver would estimate now. Changes nothing: the packets are then
+    /// unprotected one by one, in order, each using its precomputed MAC only if it checks the
+    /// same rollover counter under the same key (a packet earlier in the batch may have moved
+    /// the stream on).
+    fn premac_rtp_lanes(
+        &self,
+        chunk: &[BatchPacket<'_>],
+        premacs: &mut [Option<(u32, [u8; 20])>; LANES],
+    ) {
+        let mut found = [None; LANES];
+        let mut rocs = [[0u8; 4]; LANES];
+        for ((p, f), roc) in chunk.iter().zip(&mut found).zip(&mut rocs) {
+            *f = p.buf.get(..p.len).and_then(|b| self.rtp_lane_job(b));
+            if let Some((_, r, _)) = f {
+                *roc = r.to_be_bytes();
+            }
+        }
+        let jobs: [Option<LaneJob<'_>>; LANES] = core::array::from_fn(|i| {
+            let (slot, _, body_end) = found[i]?;
+            Some(LaneJob {
+                key: self.keys[slot].rtp.auth.as_ref()?,
+                msg: &chunk[i].buf[..body_end],
+                suffix: &rocs[i],
+            })
+        });
+        let mut macs = [[0u8; 20]; LANES];
+        mac_lanes(self.backend, &jobs, &mut macs);
+        for ((out, job), (mac, roc)) in premacs.iter_mut().zip(&jobs).zip(macs.iter().zip(rocs)) {
+            if job.is_some() {
+                *out = Some((u32::from_be_bytes(roc), *mac));
+            }
+        }
+    }
+
+    /// For a received SRTP packet: its key slot, the rollover counter the receiver estimates
+    /// for it now, and where its authenticated part ends; `None` if it would fail before its
+    /// tag is checked.
+    fn rtp_lane_job(&self, packet: &[u8]) -> Option<(usize, u32, usize)> {
+        let hdr = rtp::parse(packet).ok()?;
+        let trailer = self.rtp_tag_len + self.mki_len;
+        let body_end = packet.len().checked_sub(trailer)?;
+        if body_end < hdr.len {
+            return None;
+        }
+        let slot = self
+            .find_key(&packet[body_end..body_end + self.mki_len])
+            .ok()?;
+        let roc = match self.rx.get(hdr.ssrc).and_then(|s| s.rtp.as_ref()) {
+            Some(st) => u32::try_from(estimate_roc(st.roc, st.s_l, hdr.seq)).ok()?,
+            None => 0,
+        };
+        Some((slot, roc, body_end))
     }
 
     /// Protects each RTCP packet of `batch` as [`protect_rtcp`](Self::protect_rtcp) would.
@@ -674,7 +858,8 @@ impl Session {
         let mut all: Vec<MasterKey> = self.keys.iter().map(|s| s.master.clone()).collect();
         all.push(key.clone());
         self.mki_len = check_keys(self.profile, &all)?;
-        self.keys.push(KeySlot::new(self.profile, key));
+        self.keys
+            .push(KeySlot::new(self.profile, key, self.backend));
         Ok(())
     }
 
@@ -701,7 +886,7 @@ impl Session {
         self.mki_len = check_keys(self.profile, keys)?;
         self.keys = keys
             .iter()
-            .map(|k| KeySlot::new(self.profile, k.clone()))
+            .map(|k| KeySlot::new(self.profile, k.clone(), self.backend))
             .collect();
         self.sender = 0;
         Ok(())
@@ -816,7 +1001,8 @@ fn rederive(
     } else {
         (slot.rtp_r, LABEL_RTP_ENCRYPTION)
     };
-    (idx >> n != cached_r).then(|| kdf::derive(profile, &slot.master, label, idx >> n))
+    (idx >> n != cached_r)
+        .then(|| kdf::derive(profile, &slot.master, label, idx >> n, slot.backend))
 }
 
 /// The session keys for `idx`, re-deriving into the slot when a key derivation rate moved `r`
@@ -841,7 +1027,7 @@ fn cached_keys(
             (&mut slot.rtp, &mut slot.rtp_r)
         };
         if *cached_r != r {
-            *keys = kdf::derive(profile, &slot.master, label, r);
+            *keys = kdf::derive(profile, &slot.master, label, r, slot.backend);
             *cached_r = r;
         }
     }

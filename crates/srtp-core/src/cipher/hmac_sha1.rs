@@ -1,32 +1,30 @@
 //! HMAC-SHA1 (RFC 2104) with the inner and outer states computed once per key, so that a
 //! packet costs only the compression of its own blocks plus one outer block.
 
-use sha1::digest::generic_array::GenericArray;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-const BLOCK: usize = 64;
-/// SHA-1 initial state (FIPS 180-4 §5.3.1).
-const IV: [u32; 5] = [
-    0x6745_2301,
-    0xEFCD_AB89,
-    0x98BA_DCFE,
-    0x1032_5476,
-    0xC3D2_E1F0,
-];
+use crate::backend::{self, Backend, BLOCK, IV, LANES};
 
-fn compress(state: &mut [u32; 5], block: &[u8]) {
-    sha1::compress(
-        state,
-        core::slice::from_ref(GenericArray::from_slice(block)),
-    );
-}
-
-/// HMAC-SHA1 keyed once: the states after the key's inner and outer pads.
+/// HMAC-SHA1 keyed once: the states after the key's inner and outer pads, and the backend
+/// that computes SHA-1 for it.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub(crate) struct HmacSha1 {
     inner: [u32; 5],
     outer: [u32; 5],
+    #[zeroize(skip)]
+    backend: Backend,
 }
+
+/// One MAC of a batch for [`HmacSha1::mac_lanes`]: the MAC of `msg` followed by `suffix`
+/// (at most [`MAX_SUFFIX`] bytes: SRTP's rollover counter) under `key`.
+pub(crate) struct LaneJob<'a> {
+    pub(crate) key: &'a HmacSha1,
+    pub(crate) msg: &'a [u8],
+    pub(crate) suffix: &'a [u8],
+}
+
+/// The longest suffix a [`LaneJob`] may have.
+pub(crate) const MAX_SUFFIX: usize = 8;
 
 /// The MAC of a message whose trailing bytes are still to come: lets the SRTP receiver try
 /// several rollover counters while hashing the packet only once.
@@ -39,15 +37,16 @@ pub(crate) struct Partial {
     tail: [u8; BLOCK],
     tail_len: usize,
     total: u64,
+    backend: Backend,
 }
 
 impl HmacSha1 {
     /// Keys the MAC. Keys longer than a block are hashed first (RFC 2104 §2); SRTP's are 20
     /// bytes.
-    pub(crate) fn new(key: &[u8]) -> Self {
+    pub(crate) fn new(key: &[u8], backend: Backend) -> Self {
         let mut k = [0u8; BLOCK];
         if key.len() > BLOCK {
-            let mut p = Partial::start(IV, 0);
+            let mut p = Partial::start(IV, 0, backend);
             p.update(key);
             k[..20].copy_from_slice(&p.finish_raw());
         } else {
@@ -59,19 +58,28 @@ impl HmacSha1 {
                 *p = k ^ x;
             }
             let mut s = IV;
-            compress(&mut s, &pad);
+            backend.compress(&mut s, &pad);
             s
         };
         let inner = state(0x36);
         let outer = state(0x5c);
         pad.zeroize();
         k.zeroize();
-        Self { inner, outer }
+        Self {
+            inner,
+            outer,
+            backend,
+        }
+    }
+
+    /// Computes this MAC with `backend` from now on (the results do not change).
+    pub(crate) fn set_backend(&mut self, backend: Backend) {
+        self.backend = backend;
     }
 
     /// Starts a MAC over a message and absorbs `msg`.
     pub(crate) fn begin(&self, msg: &[u8]) -> Partial {
-        let mut p = Partial::start(self.inner, BLOCK as u64);
+        let mut p = Partial::start(self.inner, BLOCK as u64, self.backend);
         p.update(msg);
         p
     }
@@ -87,19 +95,86 @@ impl HmacSha1 {
         let mut p = partial;
         p.update(suffix);
         let inner = p.finish_raw();
-        let mut o = Partial::start(self.outer, BLOCK as u64);
+        let mut o = Partial::start(self.outer, BLOCK as u64, self.backend);
         o.update(&inner);
         o.finish_raw()
     }
 }
 
+/// A SHA-1 state as its 20-byte digest.
+fn digest(state: &[u32; 5]) -> [u8; 20] {
+    let mut out = [0u8; 20];
+    for (o, s) in out.chunks_exact_mut(4).zip(state) {
+        o.copy_from_slice(&s.to_be_bytes());
+    }
+    out
+}
+
+/// Computes up to [`LANES`] MACs together, in the vector lanes of `backend`: `out[i]`
+/// becomes `jobs[i].key.mac(jobs[i].msg, jobs[i].suffix)`, bit for bit, for every job that is
+/// `Some` (the lanes of `None` idle).
+///
+/// Each lane hashes its message's whole blocks straight from the message, then one or two
+/// blocks built here (the message's last bytes, the suffix and the padding), then, in a second
+/// pass, its outer block.
+pub(crate) fn mac_lanes(
+    backend: Backend,
+    jobs: &[Option<LaneJob<'_>>; LANES],
+    out: &mut [[u8; 20]; LANES],
+) {
+    let mut states = [[0u32; 5]; LANES];
+    let mut heads: [&[u8]; LANES] = [&[]; LANES];
+    let mut tail_bufs = [[0u8; 2 * BLOCK]; LANES];
+    let mut tail_lens = [0usize; LANES];
+    for (i, job) in jobs.iter().enumerate() {
+        let Some(job) = job else { continue };
+        assert!(job.suffix.len() <= MAX_SUFFIX);
+        states[i] = job.key.inner;
+        let whole = job.msg.len() - job.msg.len() % BLOCK;
+        heads[i] = &job.msg[..whole];
+        let rest = &job.msg[whole..];
+        let buf = &mut tail_bufs[i];
+        buf[..rest.len()].copy_from_slice(rest);
+        let n = rest.len() + job.suffix.len();
+        buf[rest.len()..n].copy_from_slice(job.suffix);
+        buf[n] = 0x80;
+        let len = if n + 9 > BLOCK { 2 * BLOCK } else { BLOCK };
+        let bits = (BLOCK + job.msg.len() + job.suffix.len()) as u64 * 8;
+        buf[len - 8..len].copy_from_slice(&bits.to_be_bytes());
+        tail_lens[i] = len;
+    }
+    let tails: [&[u8]; LANES] = core::array::from_fn(|i| &tail_bufs[i][..tail_lens[i]]);
+    backend::compress_lanes(backend, &mut states, &heads, &tails);
+
+    // The outer hash: one block per lane, the inner digest and its padding.
+    let mut outer_bufs = [[0u8; BLOCK]; LANES];
+    let mut outer_lens = [0usize; LANES];
+    for (i, job) in jobs.iter().enumerate() {
+        let Some(job) = job else { continue };
+        let buf = &mut outer_bufs[i];
+        buf[..20].copy_from_slice(&digest(&states[i]));
+        buf[20] = 0x80;
+        buf[BLOCK - 8..].copy_from_slice(&((BLOCK as u64 + 20) * 8).to_be_bytes());
+        outer_lens[i] = BLOCK;
+        states[i] = job.key.outer;
+    }
+    let outer: [&[u8]; LANES] = core::array::from_fn(|i| &outer_bufs[i][..outer_lens[i]]);
+    backend::compress_lanes(backend, &mut states, &[&[]; LANES], &outer);
+    for ((o, s), job) in out.iter_mut().zip(&states).zip(jobs) {
+        if job.is_some() {
+            *o = digest(s);
+        }
+    }
+}
+
 impl Partial {
-    fn start(state: [u32; 5], total: u64) -> Self {
+    fn start(state: [u32; 5], total: u64, backend: Backend) -> Self {
         Self {
             state,
             tail: [0; BLOCK],
             tail_len: 0,
             total,
+            backend,
         }
     }
 
@@ -113,14 +188,12 @@ impl Partial {
             if self.tail_len < BLOCK {
                 return;
             }
-            compress(&mut self.state, &self.tail);
+            self.backend.compress(&mut self.state, &self.tail);
             self.tail_len = 0;
         }
-        let mut blocks = data.chunks_exact(BLOCK);
-        for block in &mut blocks {
-            compress(&mut self.state, block);
-        }
-        let rest = blocks.remainder();
+        let whole = data.len() - data.len() % BLOCK;
+        let (blocks, rest) = data.split_at(whole);
+        self.backend.compress(&mut self.state, blocks);
         self.tail[..rest.len()].copy_from_slice(rest);
         self.tail_len = rest.len();
     }
@@ -132,16 +205,12 @@ impl Partial {
         self.tail[n] = 0x80;
         self.tail[n + 1..].fill(0);
         if n + 9 > BLOCK {
-            compress(&mut self.state, &self.tail);
+            self.backend.compress(&mut self.state, &self.tail);
             self.tail.fill(0);
         }
         self.tail[BLOCK - 8..].copy_from_slice(&bits.to_be_bytes());
-        compress(&mut self.state, &self.tail);
-        let mut out = [0u8; 20];
-        for (o, s) in out.chunks_exact_mut(4).zip(self.state) {
-            o.copy_from_slice(&s.to_be_bytes());
-        }
-        out
+        self.backend.compress(&mut self.state, &self.tail);
+        digest(&self.state)
     }
 }
 
@@ -152,6 +221,7 @@ impl Clone for Partial {
             tail: self.tail,
             tail_len: self.tail_len,
             total: self.total,
+            backend: self.backend,
         }
     }
 }
@@ -191,23 +261,68 @@ mod tests {
             ),
         ];
         for (key, data, want) in cases {
-            let mac = HmacSha1::new(key);
-            assert_eq!(hex::encode(mac.mac(data, &[])), want);
-            // Splitting the message anywhere gives the same MAC.
-            for cut in 0..data.len() {
-                assert_eq!(hex::encode(mac.mac(&data[..cut], &data[cut..])), want);
+            for backend in Backend::supported() {
+                let mac = HmacSha1::new(key, backend);
+                assert_eq!(hex::encode(mac.mac(data, &[])), want);
+                // Splitting the message anywhere gives the same MAC.
+                for cut in 0..data.len() {
+                    assert_eq!(hex::encode(mac.mac(&data[..cut], &data[cut..])), want);
+                }
+                let mut jobs: [Option<LaneJob<'_>>; LANES] = Default::default();
+                jobs[3] = Some(LaneJob {
+                    key: &mac,
+                    msg: data,
+                    suffix: &[],
+                });
+                let mut out = [[0u8; 20]; LANES];
+                mac_lanes(backend, &jobs, &mut out);
+                assert_eq!(hex::encode(out[3]), want, "{backend:?} lanes");
             }
         }
     }
 
     #[test]
     fn every_length_matches_a_straight_computation() {
-        let mac = HmacSha1::new(&[7u8; 20]);
+        let mac = HmacSha1::new(&[7u8; 20], Backend::Portable);
         let data: Vec<u8> = (0..300u32).map(|i| (i * 31 % 251) as u8).collect();
         for len in 0..data.len() {
             let one = mac.mac(&data[..len], &[]);
             let split = mac.finish(mac.begin(&data[..len / 2]), &data[len / 2..len]);
             assert_eq!(one, split, "length {len}");
+        }
+    }
+
+    #[test]
+    fn lanes_match_one_at_a_time_for_every_length() {
+        let data: Vec<u8> = (0..1600u32).map(|i| (i * 131 % 251) as u8).collect();
+        let keys: Vec<HmacSha1> = (0..3u8)
+            .flat_map(|k| Backend::supported().map(move |b| HmacSha1::new(&[k; 20], b)))
+            .collect();
+        let roc = [1u8, 2, 3, 4];
+        let mut len = 0;
+        while len <= data.len() {
+            for backend in Backend::supported() {
+                // Eight lanes of different lengths around `len`, some with a suffix, and every
+                // pattern of idle lanes.
+                for idle in [0u32, 0b1111_1110, 0b0101_0101, 0b1000_0001, 0b0111_1111] {
+                    let jobs: [Option<LaneJob<'_>>; LANES] = core::array::from_fn(|i| {
+                        (idle & (1 << i) == 0).then(|| LaneJob {
+                            key: &keys[i % keys.len()],
+                            msg: &data[..(len + i * 67) % (data.len() + 1)],
+                            suffix: if i % 2 == 0 { &roc } else { &[] },
+                        })
+                    });
+                    let mut out = [[0u8; 20]; LANES];
+                    mac_lanes(backend, &jobs, &mut out);
+                    for (j, o) in jobs.iter().zip(out) {
+                        if let Some(j) = j {
+                            let want = j.key.mac(j.msg, j.suffix);
+                            assert_eq!(o, want, "{backend:?} len {len} idle {idle:b}");
+                        }
+                    }
+                }
+            }
+            len += 1 + len / 8;
         }
     }
 }

@@ -1,0 +1,164 @@
+//! Where the SHA-1 compression runs: the CPU-specific code, chosen once per session.
+//!
+//! HMAC-SHA1 is most of an `AES_CM_*_HMAC_SHA1_*` packet's cost, and how fast SHA-1 can go
+//! depends on the CPU: SHA extensions where the CPU has them, a vectorised message schedule
+//! with AVX2 where it does not, and, for batches of packets, eight packets hashed at once in
+//! the eight 32-bit lanes of AVX2 registers. This module is the only place in the crate with
+//! `unsafe` code and `cfg(target_arch)` (in [`x86`]); everything else calls the safe functions
+//! here, which check the CPU feature before entering a `#[target_feature]` function.
+//!
+//! The portable code is always built and is what runs on other CPUs. [`Backend::detect`] picks
+//! the fastest backend the CPU supports; the `portable` cargo feature forces the portable one
+//! at build time, and the `SRTP_CORE_BACKEND` environment variable (`portable`, `avx2`,
+//! `sha-ext`) may select another *supported* backend at run time, for testing and benchmarking
+//! each backend on one machine.
+
+use std::sync::OnceLock;
+
+mod portable;
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod x86;
+
+/// SHA-1 block size in bytes.
+pub(crate) const BLOCK: usize = 64;
+
+/// SHA-1 initial state (FIPS 180-4 §5.3.1).
+pub(crate) const IV: [u32; 5] = [
+    0x6745_2301,
+    0xEFCD_AB89,
+    0x98BA_DCFE,
+    0x1032_5476,
+    0xC3D2_E1F0,
+];
+
+/// How many messages [`compress_lanes`] hashes at once.
+pub(crate) const LANES: usize = 8;
+
+/// The code that computes SHA-1 (and so HMAC-SHA1) for a session.
+///
+/// Every backend gives the same results, bit for bit; they differ in speed only. A session
+/// records its backend when it is built ([`Session::backend`](crate::Session::backend)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Backend {
+    /// Plain Rust, on any CPU: one block at a time, eight messages of a batch one after the
+    /// other.
+    Portable,
+    /// x86-64 with AVX2 (and BMI2): the message schedule computed four words at a time in
+    /// vector registers; batches hashed eight messages at once, one per 32-bit lane.
+    Avx2,
+    /// The CPU's SHA-1 instructions (x86-64 SHA extensions, through the `sha1` crate) for one
+    /// packet; with AVX2, batches of at least [`Backend::min_lanes`] packets are hashed in
+    /// eight AVX2 lanes, which is faster still.
+    ShaExt,
+}
+
+impl Backend {
+    /// Every backend, slowest first.
+    pub const ALL: [Backend; 3] = [Backend::Portable, Backend::Avx2, Backend::ShaExt];
+
+    /// The backend this process uses for new sessions: the fastest this CPU supports, unless
+    /// the `portable` feature or the `SRTP_CORE_BACKEND` environment variable says otherwise.
+    /// Detected once per process.
+    pub fn detect() -> Backend {
+        static CHOSEN: OnceLock<Backend> = OnceLock::new();
+        *CHOSEN.get_or_init(|| {
+            if cfg!(feature = "portable") {
+                return Backend::Portable;
+            }
+            let wanted = std::env::var("SRTP_CORE_BACKEND").ok();
+            match wanted.as_deref().and_then(Backend::from_name) {
+                Some(b) if b.is_supported() => b,
+                _ => Backend::ALL
+                    .into_iter()
+                    .rev()
+                    .find(|b| b.is_supported())
+                    .unwrap_or(Backend::Portable),
+            }
+        })
+    }
+
+    /// Whether this CPU can run the backend.
+    pub fn is_supported(self) -> bool {
+        match self {
+            Backend::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx2 => x86::has_avx2(),
+            #[cfg(target_arch = "x86_64")]
+            Backend::ShaExt => x86::has_sha_ext(),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// The supported backends, slowest first.
+    pub fn supported() -> impl Iterator<Item = Backend> {
+        Backend::ALL.into_iter().filter(|b| b.is_supported())
+    }
+
+    /// The backend's short name: `portable`, `avx2` or `sha-ext` (as `SRTP_CORE_BACKEND` and
+    /// benchmark names spell it).
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Portable => "portable",
+            Backend::Avx2 => "avx2",
+            Backend::ShaExt => "sha-ext",
+        }
+    }
+
+    /// The backend named `name` (see [`name`](Self::name)).
+    pub fn from_name(name: &str) -> Option<Backend> {
+        Backend::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    /// The fewest packets of a batch worth hashing together in vector lanes: with fewer, the
+    /// one-packet path is as fast. `None` when the backend never hashes in lanes.
+    pub fn min_lanes(self) -> Option<usize> {
+        match self {
+            Backend::Portable => None,
+            Backend::Avx2 => Some(2),
+            Backend::ShaExt => Backend::Avx2.is_supported().then_some(5),
+        }
+    }
+
+    /// Absorbs whole 64-byte blocks into `state` (FIPS 180-4 §6.1.2).
+    #[inline]
+    pub(crate) fn compress(self, state: &mut [u32; 5], blocks: &[u8]) {
+        debug_assert_eq!(blocks.len() % BLOCK, 0);
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx2 => x86::compress_avx2(state, blocks),
+            #[cfg(target_arch = "x86_64")]
+            Backend::ShaExt => x86::compress_sha_ext(state, blocks),
+            _ => portable::compress(state, blocks),
+        }
+    }
+}
+
+/// Eight independent SHA-1 computations. Lane `i` starts from `states[i]` and absorbs the
+/// whole blocks of `heads[i]` then those of `tails[i]` (either may be empty; lengths are
+/// multiples of 64). Lanes may differ in length: a lane that has no more blocks keeps its
+/// state while the others go on.
+pub(crate) fn compress_lanes(
+    backend: Backend,
+    states: &mut [[u32; 5]; LANES],
+    heads: &[&[u8]; LANES],
+    tails: &[&[u8]; LANES],
+) {
+    match backend {
+        #[cfg(target_arch = "x86_64")]
+        Backend::Avx2 | Backend::ShaExt if x86::has_avx2() => {
+            x86::compress_lanes_avx2(states, heads, tails);
+        }
+        _ => {
+            for ((s, h), t) in states.iter_mut().zip(heads).zip(tails) {
+                backend.compress(s, h);
+                backend.compress(s, t);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,123 @@
+//! Every backend against the portable code and the FIPS 180-4 examples.
+
+use super::*;
+
+/// A small deterministic generator (xorshift64*), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+    fn state(&mut self) -> [u32; 5] {
+        [(); 5].map(|_| self.next() as u32)
+    }
+}
+
+/// SHA-1 of a short message with the given backend: padding done here (FIPS 180-4 §5.1.1).
+fn sha1(backend: Backend, msg: &[u8]) -> [u8; 20] {
+    let mut padded = msg.to_vec();
+    padded.push(0x80);
+    while padded.len() % BLOCK != 56 {
+        padded.push(0);
+    }
+    padded.extend_from_slice(&(msg.len() as u64 * 8).to_be_bytes());
+    let mut state = IV;
+    backend.compress(&mut state, &padded);
+    let mut out = [0u8; 20];
+    for (o, s) in out.chunks_exact_mut(4).zip(state) {
+        o.copy_from_slice(&s.to_be_bytes());
+    }
+    out
+}
+
+#[test]
+fn fips_examples_on_every_backend() {
+    let cases: [(&[u8], &str); 3] = [
+        (b"abc", "a9993e364706816aba3e25717850c26c9cd0d89d"),
+        (
+            b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+            "84983e441c3bd26ebaae4aa1f95129e5e54670f1",
+        ),
+        (b"", "da39a3ee5e6b4b0d3255bfef95601890afd80709"),
+    ];
+    for backend in Backend::supported() {
+        for (msg, want) in cases {
+            assert_eq!(hex::encode(sha1(backend, msg)), want, "{backend:?}");
+        }
+        let million = vec![b'a'; 1_000_000];
+        assert_eq!(
+            hex::encode(sha1(backend, &million)),
+            "34aa973cd4c4daa4f61eeb2bdbad27316534016f",
+            "{backend:?}"
+        );
+    }
+}
+
+#[test]
+fn every_backend_matches_portable() {
+    let mut rng = Rng(0x5eed);
+    for blocks in 0..=24 {
+        for _ in 0..8 {
+            let data = rng.bytes(blocks * BLOCK);
+            let start = rng.state();
+            let mut want = start;
+            portable::compress(&mut want, &data);
+            for backend in Backend::supported() {
+                let mut got = start;
+                backend.compress(&mut got, &data);
+                assert_eq!(got, want, "{backend:?}, {blocks} blocks");
+            }
+        }
+    }
+}
+
+#[test]
+fn lanes_match_one_at_a_time() {
+    let mut rng = Rng(0x1a4e5);
+    for round in 0..300 {
+        let heads: Vec<Vec<u8>> = (0..LANES)
+            .map(|_| {
+                let n = (rng.next() % 24) as usize;
+                rng.bytes(n * BLOCK)
+            })
+            .collect();
+        let tails: Vec<Vec<u8>> = (0..LANES)
+            .map(|_| {
+                let n = (rng.next() % 3) as usize;
+                rng.bytes(n * BLOCK)
+            })
+            .collect();
+        let starts: [[u32; 5]; LANES] = [(); LANES].map(|_| rng.state());
+        let mut want = starts;
+        for ((s, h), t) in want.iter_mut().zip(&heads).zip(&tails) {
+            portable::compress(s, h);
+            portable::compress(s, t);
+        }
+        let heads: [&[u8]; LANES] = core::array::from_fn(|i| heads[i].as_slice());
+        let tails: [&[u8]; LANES] = core::array::from_fn(|i| tails[i].as_slice());
+        for backend in Backend::supported() {
+            let mut got = starts;
+            compress_lanes(backend, &mut got, &heads, &tails);
+            assert_eq!(got, want, "{backend:?}, round {round}");
+        }
+    }
+}
+
+#[test]
+fn names_round_trip_and_detection_is_supported() {
+    for b in Backend::ALL {
+        assert_eq!(Backend::from_name(b.name()), Some(b));
+    }
+    assert!(Backend::detect().is_supported());
+    assert!(Backend::Portable.is_supported());
+    if cfg!(feature = "portable") {
+        assert_eq!(Backend::detect(), Backend::Portable);
+    }
+}

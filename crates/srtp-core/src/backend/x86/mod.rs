@@ -1,0 +1,57 @@
+//! x86-64 SHA-1: AVX2 for one message and for eight lanes. The only `unsafe` code of the
+//! crate lives below this module; each safe function here checks the CPU feature its
+//! `#[target_feature]` code needs before calling it.
+
+mod lanes;
+mod schedule;
+
+use super::LANES;
+
+/// AVX2 and BMI2 (Haswell, Zen and later).
+pub(super) fn has_avx2() -> bool {
+    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("bmi2")
+}
+
+/// The SHA extensions with the SSE levels the `sha1` crate's code uses with them.
+pub(super) fn has_sha_ext() -> bool {
+    is_x86_feature_detected!("sha")
+        && is_x86_feature_detected!("sse4.1")
+        && is_x86_feature_detected!("ssse3")
+}
+
+/// SHA-1 with the SHA extensions: the `sha1` crate's compression function uses them when the
+/// CPU has them (it detects them itself).
+pub(super) fn compress_sha_ext(state: &mut [u32; 5], blocks: &[u8]) {
+    use sha1::digest::generic_array::GenericArray;
+    for block in blocks.chunks_exact(super::BLOCK) {
+        sha1::compress(
+            state,
+            core::slice::from_ref(GenericArray::from_slice(block)),
+        );
+    }
+}
+
+/// One message, with the AVX2 message schedule.
+pub(super) fn compress_avx2(state: &mut [u32; 5], blocks: &[u8]) {
+    if has_avx2() {
+        schedule::compress(state, blocks);
+    } else {
+        super::portable::compress(state, blocks);
+    }
+}
+
+/// Eight messages in the eight lanes of AVX2 registers (see [`super::compress_lanes`]).
+pub(super) fn compress_lanes_avx2(
+    states: &mut [[u32; 5]; LANES],
+    heads: &[&[u8]; LANES],
+    tails: &[&[u8]; LANES],
+) {
+    if has_avx2() {
+        lanes::compress(states, heads, tails);
+    } else {
+        for ((s, h), t) in states.iter_mut().zip(heads).zip(tails) {
+            super::portable::compress(s, h);
+            super::portable::compress(s, t);
+        }
+    }
+}
