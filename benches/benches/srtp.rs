@@ -7,35 +7,53 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use srtp_benches::{peers, rtcp_packet, rtp_packet, timed_unprotect, PROFILES};
-use srtp_core::MAX_TRAILER_LEN;
+use srtp_benches::{others, rtcp_packet, timed_protect, timed_unprotect, Core, Peer, PROFILES};
+use srtp_core::{Backend, Profile, MAX_TRAILER_LEN};
 
 /// G.711 20 ms (12 + 160 bytes) and a video packet.
 const RTP_SIZES: [usize; 2] = [172, 1212];
 const RTCP_SIZE: usize = 80;
+
+/// srtp-core with every backend this CPU supports, packet by packet and (HMAC-SHA1 profiles,
+/// RTP) in batches of 8 and 32; then the peers. Names such as `srtp-core[avx2]x8`.
+fn rtp_peers(profile: Profile) -> Vec<Box<dyn Peer>> {
+    let mut v: Vec<Box<dyn Peer>> = Vec::new();
+    if profile.is_aead() {
+        v.push(Box::new(Core::new(profile)));
+    } else {
+        for b in Backend::supported() {
+            v.push(Box::new(Core::with(profile, b, 1)));
+            if b.min_lanes().is_some() {
+                v.push(Box::new(Core::with(profile, b, 8)));
+                v.push(Box::new(Core::with(profile, b, 32)));
+            }
+        }
+    }
+    v.extend(others(profile));
+    v
+}
+
+/// srtp-core with its default backend, then the peers.
+fn peers(profile: Profile) -> Vec<Box<dyn Peer>> {
+    srtp_benches::peers(profile)
+}
 
 fn bench(c: &mut Criterion) {
     for profile in PROFILES {
         for len in RTP_SIZES {
             let mut g = c.benchmark_group(format!("protect/{profile}/{len}"));
             g.throughput(Throughput::Bytes(len as u64));
-            for mut peer in peers(profile) {
-                let mut buf = vec![0u8; len + MAX_TRAILER_LEN];
-                rtp_packet(&mut buf, len, 0);
+            for mut peer in rtp_peers(profile) {
                 let mut seq = 0u16;
                 g.bench_function(BenchmarkId::from_parameter(peer.name()), |b| {
-                    b.iter(|| {
-                        seq = seq.wrapping_add(1);
-                        buf[2..4].copy_from_slice(&seq.to_be_bytes());
-                        peer.protect(&mut buf, len)
-                    })
+                    b.iter_custom(|iters| timed_protect(&mut *peer, len, &mut seq, iters, false))
                 });
             }
             g.finish();
 
             let mut g = c.benchmark_group(format!("unprotect/{profile}/{len}"));
             g.throughput(Throughput::Bytes(len as u64));
-            for mut peer in peers(profile) {
+            for mut peer in rtp_peers(profile) {
                 let mut seq = 0u16;
                 g.bench_function(BenchmarkId::from_parameter(peer.name()), |b| {
                     b.iter_custom(|iters| timed_unprotect(&mut *peer, len, &mut seq, iters, false))

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use libsrtp2_ffi::{Api, Config, Direction, LibSrtp, Suite};
-use srtp_core::{MasterKey, Policy, Profile, Session, MAX_TRAILER_LEN};
+use srtp_core::{Backend, BatchPacket, MasterKey, Policy, Profile, Session, MAX_TRAILER_LEN};
 
 /// RTP/RTCP protection by one implementation: a sender and a receiver keyed alike.
 pub trait Peer {
@@ -22,6 +22,20 @@ pub trait Peer {
     fn protect_rtcp(&mut self, buf: &mut [u8], len: usize) -> usize;
     /// As [`unprotect`](Self::unprotect) for SRTCP.
     fn unprotect_rtcp(&mut self, packet: &mut [u8]) -> usize;
+    /// Protects the RTP packets `bufs[i][..lens[i]]` and sets each length to the protected
+    /// one: one by one, unless the implementation has a batch API.
+    fn protect_many(&mut self, bufs: &mut [Vec<u8>], lens: &mut [usize]) {
+        for (b, l) in bufs.iter_mut().zip(lens) {
+            *l = self.protect(b, *l);
+        }
+    }
+    /// Unprotects the SRTP packets `bufs[i][..lens[i]]` and sets each length to the plaintext
+    /// one: one by one, unless the implementation has a batch API.
+    fn unprotect_many(&mut self, bufs: &mut [Vec<u8>], lens: &mut [usize]) {
+        for (b, l) in bufs.iter_mut().zip(lens) {
+            *l = self.unprotect(&mut b[..*l]);
+        }
+    }
     /// Protects RTP (or RTCP) so that the protected packet ends up in `buf`, as input for an
     /// unprotect measurement; untimed.
     fn protect_into(&mut self, buf: &mut [u8], len: usize, rtcp: bool) -> usize {
@@ -50,27 +64,105 @@ pub fn material(profile: Profile) -> Vec<u8> {
         .collect()
 }
 
-/// srtp-core.
+/// srtp-core, with a given SHA-1 backend, packet by packet or in batches.
 pub struct Core {
+    name: &'static str,
     tx: Session,
     rx: Session,
+    batch: usize,
 }
 
 impl Core {
-    /// A sender/receiver pair for `profile`.
+    /// A sender/receiver pair for `profile` with the backend this CPU gets by default, packet
+    /// by packet.
     pub fn new(profile: Profile) -> Self {
+        Self::with(profile, Backend::detect(), 1)
+    }
+
+    /// A sender/receiver pair for `profile` that computes SHA-1 with `backend` and protects
+    /// and unprotects `batch` packets at a time through the batch API (1: packet by packet).
+    /// Named `srtp-core[backend]`, with `xN` for batches.
+    pub fn with(profile: Profile, backend: Backend, batch: usize) -> Self {
         let key = MasterKey::from_key_material(profile, &material(profile)).unwrap();
         let policy = Policy::new(profile, key);
+        let mut tx = Session::new(&policy).unwrap();
+        let mut rx = Session::new(&policy).unwrap();
+        tx.set_backend(backend).unwrap();
+        rx.set_backend(backend).unwrap();
+        let name = if batch > 1 {
+            format!("srtp-core[{}]x{batch}", backend.name())
+        } else {
+            format!("srtp-core[{}]", backend.name())
+        };
         Self {
-            tx: Session::new(&policy).unwrap(),
-            rx: Session::new(&policy).unwrap(),
+            name: Box::leak(name.into_boxed_str()),
+            tx,
+            rx,
+            batch,
+        }
+    }
+
+    /// Runs `op` over `bufs` in batches of `self.batch` packets.
+    fn batched(
+        &mut self,
+        bufs: &mut [Vec<u8>],
+        lens: &mut [usize],
+        op: fn(&mut Session, &mut [BatchPacket<'_>]),
+        protect: bool,
+    ) {
+        let session = if protect { &mut self.tx } else { &mut self.rx };
+        match self.batch {
+            8 => batched::<8>(session, bufs, lens, op),
+            32 => batched::<32>(session, bufs, lens, op),
+            n => panic!("batches of {n} are not measured"),
+        }
+    }
+}
+
+/// Runs `op` over `bufs` in batches of `N` packets, each batch a fixed array so that the
+/// measurement allocates nothing.
+fn batched<const N: usize>(
+    session: &mut Session,
+    bufs: &mut [Vec<u8>],
+    lens: &mut [usize],
+    op: fn(&mut Session, &mut [BatchPacket<'_>]),
+) {
+    for (bufs, lens) in bufs.chunks_mut(N).zip(lens.chunks_mut(N)) {
+        let n = bufs.len();
+        let mut it = bufs.iter_mut().zip(lens.iter());
+        let mut batch: [BatchPacket<'_>; N] = core::array::from_fn(|_| match it.next() {
+            Some((b, &l)) => BatchPacket::new(b, l),
+            None => BatchPacket::new(&mut [], 0),
+        });
+        op(session, &mut batch[..n]);
+        for (p, l) in batch[..n].iter().zip(lens.iter_mut()) {
+            assert!(p.result.is_ok(), "{:?}", p.result);
+            *l = p.len;
         }
     }
 }
 
 impl Peer for Core {
     fn name(&self) -> &'static str {
-        "srtp-core"
+        self.name
+    }
+    fn protect_many(&mut self, bufs: &mut [Vec<u8>], lens: &mut [usize]) {
+        if self.batch > 1 {
+            self.batched(bufs, lens, Session::protect_rtp_batch, true);
+        } else {
+            for (b, l) in bufs.iter_mut().zip(lens) {
+                *l = self.protect(b, *l);
+            }
+        }
+    }
+    fn unprotect_many(&mut self, bufs: &mut [Vec<u8>], lens: &mut [usize]) {
+        if self.batch > 1 {
+            self.batched(bufs, lens, Session::unprotect_rtp_batch, false);
+        } else {
+            for (b, l) in bufs.iter_mut().zip(lens) {
+                *l = self.unprotect(&mut b[..*l]);
+            }
+        }
     }
     fn protect(&mut self, buf: &mut [u8], len: usize) -> usize {
         self.tx.protect_rtp(buf, len).unwrap()
@@ -224,9 +316,18 @@ impl Peer for Webrtc {
     }
 }
 
-/// Every implementation that supports `profile`.
+/// Every implementation that supports `profile`: srtp-core first, with its default backend
+/// packet by packet.
 pub fn peers(profile: Profile) -> Vec<Box<dyn Peer>> {
-    let mut v: Vec<Box<dyn Peer>> = vec![Box::new(Core::new(profile)), Box::new(Lib::new(profile))];
+    let mut v: Vec<Box<dyn Peer>> = vec![Box::new(Core::new(profile))];
+    v.extend(others(profile));
+    v
+}
+
+/// The implementations srtp-core is compared with: libsrtp2 (Debian's, and the OpenSSL build
+/// when present) and webrtc-srtp.
+pub fn others(profile: Profile) -> Vec<Box<dyn Peer>> {
+    let mut v: Vec<Box<dyn Peer>> = vec![Box::new(Lib::new(profile))];
     if let Some(l) = Lib::openssl(profile) {
         v.push(Box::new(l));
     }
@@ -285,13 +386,13 @@ pub fn timed_unprotect(
             *l = peer.protect_into(buf, len, rtcp);
         }
         let start = Instant::now();
-        for (buf, &l) in bufs.iter_mut().zip(&lens).take(n) {
-            let out = if rtcp {
-                peer.unprotect_rtcp(&mut buf[..l])
-            } else {
-                peer.unprotect(&mut buf[..l])
-            };
-            std::hint::black_box(out);
+        if rtcp {
+            for (buf, &l) in bufs.iter_mut().zip(&lens).take(n) {
+                std::hint::black_box(peer.unprotect_rtcp(&mut buf[..l]));
+            }
+        } else {
+            peer.unprotect_many(&mut bufs[..n], &mut lens[..n]);
+            std::hint::black_box(&lens);
         }
         total += start.elapsed();
         left -= n;
@@ -308,6 +409,9 @@ pub fn timed_protect(
     iters: u64,
     rtcp: bool,
 ) -> Duration {
+    if !rtcp {
+        return timed_protect_many(peer, len, seq, iters);
+    }
     let mut buf = vec![0u8; len + MAX_TRAILER_LEN];
     if rtcp {
         rtcp_packet(&mut buf, len);
@@ -325,6 +429,33 @@ pub fn timed_protect(
             peer.protect(&mut buf, len)
         };
         std::hint::black_box(n);
+    }
+    start.elapsed()
+}
+
+/// Packets protected per timed call: a multiple of every batch size measured.
+const PROTECT_CHUNK: usize = 32;
+
+/// Times `iters` RTP protects of `len`-byte packets, through [`Peer::protect_many`] on chunks
+/// of 32 packets whose sequence numbers move on each time (the last chunk maybe shorter).
+fn timed_protect_many(peer: &mut dyn Peer, len: usize, seq: &mut u16, iters: u64) -> Duration {
+    let mut bufs = vec![vec![0u8; len + MAX_TRAILER_LEN]; PROTECT_CHUNK];
+    let mut lens = [len; PROTECT_CHUNK];
+    for b in &mut bufs {
+        rtp_packet(b, len, 0);
+    }
+    let start = Instant::now();
+    let mut left = iters as usize;
+    while left > 0 {
+        let n = left.min(PROTECT_CHUNK);
+        for (b, l) in bufs.iter_mut().zip(&mut lens).take(n) {
+            *seq = seq.wrapping_add(1);
+            b[2..4].copy_from_slice(&seq.to_be_bytes());
+            *l = len;
+        }
+        peer.protect_many(&mut bufs[..n], &mut lens[..n]);
+        std::hint::black_box(&lens);
+        left -= n;
     }
     start.elapsed()
 }

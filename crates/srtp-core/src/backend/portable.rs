@@ -13,29 +13,53 @@ pub(super) fn compress(state: &mut [u32; 5], blocks: &[u8]) {
             *w = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
         }
         let [mut a, mut b, mut c, mut d, mut e] = *state;
-        for t in 0..80 {
-            if t >= 16 {
-                let x = w[(t + 13) & 15] ^ w[(t + 8) & 15] ^ w[(t + 2) & 15] ^ w[t & 15];
-                w[t & 15] = x.rotate_left(1);
-            }
-            let (f, k) = match t {
-                0..=19 => (d ^ (b & (c ^ d)), K[0]),
-                20..=39 => (b ^ c ^ d, K[1]),
-                40..=59 => ((b & c) | (d & (b | c)), K[2]),
-                _ => (b ^ c ^ d, K[3]),
-            };
-            let temp = a
-                .rotate_left(5)
-                .wrapping_add(f)
-                .wrapping_add(e)
-                .wrapping_add(k)
-                .wrapping_add(w[t & 15]);
-            e = d;
-            d = c;
-            c = b.rotate_left(30);
-            b = a;
-            a = temp;
+        // Straight-line rounds: the five working variables change roles from one round to the
+        // next instead of being moved (FIPS 180-4 §6.1.2 step 3).
+        macro_rules! round {
+            ($a:ident, $b:ident, $c:ident, $d:ident, $e:ident, $t:expr) => {{
+                let t: usize = $t;
+                if t >= 16 {
+                    let x = w[(t + 13) & 15] ^ w[(t + 8) & 15] ^ w[(t + 2) & 15] ^ w[t & 15];
+                    w[t & 15] = x.rotate_left(1);
+                }
+                let f = match t / 20 {
+                    0 => $d ^ ($b & ($c ^ $d)),
+                    2 => ($b & $c) | ($d & ($b | $c)),
+                    _ => $b ^ $c ^ $d,
+                };
+                $e = $e
+                    .wrapping_add($a.rotate_left(5))
+                    .wrapping_add(f)
+                    .wrapping_add(K[t / 20])
+                    .wrapping_add(w[t & 15]);
+                $b = $b.rotate_left(30);
+            }};
         }
+        macro_rules! five {
+            ($t:expr) => {
+                round!(a, b, c, d, e, $t);
+                round!(e, a, b, c, d, $t + 1);
+                round!(d, e, a, b, c, $t + 2);
+                round!(c, d, e, a, b, $t + 3);
+                round!(b, c, d, e, a, $t + 4);
+            };
+        }
+        five!(0);
+        five!(5);
+        five!(10);
+        five!(15);
+        five!(20);
+        five!(25);
+        five!(30);
+        five!(35);
+        five!(40);
+        five!(45);
+        five!(50);
+        five!(55);
+        five!(60);
+        five!(65);
+        five!(70);
+        five!(75);
         for (s, v) in state.iter_mut().zip([a, b, c, d, e]) {
             *s = s.wrapping_add(v);
         }

@@ -121,3 +121,42 @@ fn names_round_trip_and_detection_is_supported() {
         assert_eq!(Backend::detect(), Backend::Portable);
     }
 }
+
+/// Prints nanoseconds per 64-byte block for each backend, one message and eight lanes
+/// (`cargo test --release -p srtp-core --lib speed -- --ignored --nocapture`). Measures; never
+/// asserts a time.
+#[test]
+#[ignore]
+fn speed() {
+    use std::time::Instant;
+    let data = vec![0x5au8; 16 * BLOCK];
+    for backend in Backend::supported() {
+        let mut s = IV;
+        let n = 20_000;
+        let t = Instant::now();
+        for _ in 0..n {
+            backend.compress(&mut s, &data);
+        }
+        let one = t.elapsed().as_nanos() as f64 / (n * 16) as f64;
+        let mut states = [IV; LANES];
+        let heads = [&data[..]; LANES];
+        let tails: [&[u8]; LANES] = [&[]; LANES];
+        let t = Instant::now();
+        for _ in 0..n / 8 {
+            compress_lanes(backend, &mut states, &heads, &tails);
+        }
+        let lanes = t.elapsed().as_nanos() as f64 / (n / 8 * 16 * LANES) as f64;
+        let short: [&[u8]; LANES] = [&data[..BLOCK]; LANES];
+        let t = Instant::now();
+        for _ in 0..n {
+            compress_lanes(backend, &mut states, &short, &tails);
+        }
+        let single = t.elapsed().as_nanos() as f64 / (n * LANES) as f64;
+        println!(
+            "{:>9}: one message {one:.1} ns/block; eight lanes {lanes:.1} ns/block/lane \
+             (16 blocks), {single:.1} (1 block)",
+            backend.name()
+        );
+        std::hint::black_box((s, states));
+    }
+}

@@ -177,8 +177,16 @@ fn step_avx2(v: &mut [[u32; LANES]; 5], blocks: &[&[u8; BLOCK]; LANES], active: 
     let mut d = load(bytes_of(&v[3]));
     let mut e = load(bytes_of(&v[4]));
 
+    let k = [
+        _mm256_set1_epi32(K[0]),
+        _mm256_set1_epi32(K[1]),
+        _mm256_set1_epi32(K[2]),
+        _mm256_set1_epi32(K[3]),
+    ];
+    // Straight-line rounds (FIPS 180-4 §6.1.2 step 3): the five working variables change
+    // roles from one round to the next instead of being moved.
     macro_rules! round {
-        ($t:expr, $f:ident, $k:expr) => {{
+        ($a:ident, $b:ident, $c:ident, $d:ident, $e:ident, $t:expr) => {{
             let t: usize = $t;
             if t >= 16 {
                 let x = _mm256_xor_si256(
@@ -187,35 +195,43 @@ fn step_avx2(v: &mut [[u32; LANES]; 5], blocks: &[&[u8; BLOCK]; LANES], active: 
                 );
                 w[t & 15] = rol!(x, 1);
             }
-            let sum = _mm256_add_epi32(
-                _mm256_add_epi32(rol!(a, 5), $f(b, c, d)),
-                _mm256_add_epi32(_mm256_add_epi32(e, $k), w[t & 15]),
+            let f = match t / 20 {
+                0 => ch($b, $c, $d),
+                2 => maj($b, $c, $d),
+                _ => parity($b, $c, $d),
+            };
+            $e = _mm256_add_epi32(
+                _mm256_add_epi32($e, rol!($a, 5)),
+                _mm256_add_epi32(_mm256_add_epi32(f, k[t / 20]), w[t & 15]),
             );
-            e = d;
-            d = c;
-            c = rol!(b, 30);
-            b = a;
-            a = sum;
+            $b = rol!($b, 30);
         }};
     }
-    let k = [
-        _mm256_set1_epi32(K[0]),
-        _mm256_set1_epi32(K[1]),
-        _mm256_set1_epi32(K[2]),
-        _mm256_set1_epi32(K[3]),
-    ];
-    for t in 0..20 {
-        round!(t, ch, k[0]);
+    macro_rules! five {
+        ($t:expr) => {
+            round!(a, b, c, d, e, $t);
+            round!(e, a, b, c, d, $t + 1);
+            round!(d, e, a, b, c, $t + 2);
+            round!(c, d, e, a, b, $t + 3);
+            round!(b, c, d, e, a, $t + 4);
+        };
     }
-    for t in 20..40 {
-        round!(t, parity, k[1]);
-    }
-    for t in 40..60 {
-        round!(t, maj, k[2]);
-    }
-    for t in 60..80 {
-        round!(t, parity, k[3]);
-    }
+    five!(0);
+    five!(5);
+    five!(10);
+    five!(15);
+    five!(20);
+    five!(25);
+    five!(30);
+    five!(35);
+    five!(40);
+    five!(45);
+    five!(50);
+    five!(55);
+    five!(60);
+    five!(65);
+    five!(70);
+    five!(75);
 
     let mask = load(bytes_of(active));
     for (s, x) in v.iter_mut().zip([a, b, c, d, e]) {
