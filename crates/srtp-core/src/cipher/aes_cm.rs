@@ -53,6 +53,12 @@ impl AesCm {
             Self::Aes256(c) => c.encrypt_blocks(blocks),
         }
     }
+
+    /// Encrypts one block (the reference the tests compare the keystream with).
+    #[cfg(test)]
+    fn encrypt_block(&self, block: &mut aes::Block) {
+        self.encrypt_blocks(core::slice::from_mut(block));
+    }
 }
 
 /// XORs `data` with the keystream blocks, sixteen bytes at a time.
@@ -108,5 +114,28 @@ mod tests {
                  6A2CC3787889374FBEB4C81B17BA6C44"
             )
         );
+    }
+
+    /// Every length, across the groups of eight blocks and the partial last group, against
+    /// counter blocks encrypted one by one.
+    #[test]
+    fn keystream_of_every_length_matches_block_by_block() {
+        for key_len in [16, 24, 32] {
+            let key: Vec<u8> = (0..key_len as u8).collect();
+            let aes = AesCm::new(&key);
+            let iv: [u8; 16] = core::array::from_fn(|i| if i < 14 { 0xa0 ^ i as u8 } else { 0 });
+            let mut reference = Vec::new();
+            for counter in 0u16..130 {
+                let mut block = aes::Block::from(iv);
+                block[14..].copy_from_slice(&counter.to_be_bytes());
+                aes.encrypt_block(&mut block);
+                reference.extend_from_slice(&block);
+            }
+            for len in 0..=reference.len() {
+                let mut data = vec![0u8; len];
+                aes.apply_keystream(&iv, &mut data);
+                assert_eq!(data, reference[..len], "AES-{} length {len}", key_len * 8);
+            }
+        }
     }
 }
