@@ -4,8 +4,10 @@
 use aes::cipher::{Array, BlockCipherEncrypt, KeyInit};
 use aes::{Aes128Enc, Aes192Enc, Aes256Enc};
 
-/// Counter blocks encrypted per call into the block cipher: AES-NI pipelines eight.
-const PAR_BLOCKS: usize = 8;
+/// Counter blocks encrypted per call into the block cipher: a whole 1500-byte packet, so
+/// that the `aes` crate's widest path (30 blocks at a time with VAES, 8 with AES-NI) runs
+/// over as many of its blocks as it can.
+const PAR_BLOCKS: usize = 96;
 
 /// An expanded AES key used as a keystream generator. Key schedules zeroize on drop.
 #[derive(Clone)]
@@ -33,12 +35,13 @@ impl AesCm {
     /// are zero and count the blocks, RFC 3711 §4.1.1).
     pub(crate) fn apply_keystream(&self, iv: &[u8; 16], data: &mut [u8]) {
         let mut blocks = [Array::default(); PAR_BLOCKS];
+        // The counter occupies the low 16 bits of the big-endian block, which are zero in `iv`.
+        let base = u128::from_be_bytes(*iv);
         let mut counter: u16 = 0;
         for chunk in data.chunks_mut(PAR_BLOCKS * 16) {
             let n = chunk.len().div_ceil(16);
             for block in &mut blocks[..n] {
-                block.copy_from_slice(iv);
-                block[14..].copy_from_slice(&counter.to_be_bytes());
+                *block = (base | u128::from(counter)).to_be_bytes().into();
                 counter = counter.wrapping_add(1);
             }
             self.encrypt_blocks(&mut blocks[..n]);
