@@ -36,6 +36,27 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test (every target; benches run once each as tests)"
 cargo test --workspace --all-targets --locked 2>&1 | tee -a "$log"
+# srtp-core's own tests and the interoperability tests again with each SHA-1 backend this CPU
+# can run forced (the run above used the fastest one): every backend passes the whole suite.
+echo "== srtp-core and interop tests, portable SHA-1 (build-time feature)"
+cargo test -p srtp-core -p srtp-tests --features srtp-core/portable --locked 2>&1 | tee -a "$log"
+flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)
+for backend in avx2 sha-ext; do
+  case "$backend" in
+    avx2) need="avx2 bmi2" ;;
+    sha-ext) need="sha_ni sse4_1 ssse3" ;;
+  esac
+  missing=""
+  for f in $need; do
+    [[ " $flags " == *" $f "* ]] || missing+=" $f"
+  done
+  if [ -n "$missing" ]; then
+    echo "== $backend SHA-1 backend not run: this CPU lacks$missing"
+    continue
+  fi
+  echo "== srtp-core and interop tests, SRTP_CORE_BACKEND=$backend"
+  SRTP_CORE_BACKEND=$backend cargo test -p srtp-core -p srtp-tests --locked 2>&1 | tee -a "$log"
+done
 echo "== doc tests"
 cargo test --workspace --doc --locked 2>&1 | tee -a "$log"
 

@@ -119,6 +119,14 @@ fn names_round_trip_and_detection_is_supported() {
     assert!(Backend::Portable.is_supported());
     if cfg!(feature = "portable") {
         assert_eq!(Backend::detect(), Backend::Portable);
+    } else if let Some(b) = std::env::var("SRTP_CORE_BACKEND")
+        .ok()
+        .and_then(|n| Backend::from_name(&n))
+    {
+        // A supported backend named in the environment is the one every session gets.
+        if b.is_supported() {
+            assert_eq!(Backend::detect(), b);
+        }
     }
 }
 
