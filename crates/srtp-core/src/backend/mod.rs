@@ -160,5 +160,37 @@ pub(crate) fn compress_lanes(
     }
 }
 
+/// Eight HMAC-SHA1 computations (RFC 2104) from their keyed states: lane `i` starts from
+/// `inner[i]`, absorbs `heads[i]` and `tails[i]` as [`compress_lanes`] does (the tail holding
+/// the padded end of the inner message), then hashes its 20-byte inner digest from
+/// `outer[i]`. Returns each lane's final state (the MAC as big-endian words). A lane with
+/// nothing to absorb gives a meaningless result, for the caller to ignore.
+pub(crate) fn hmac_lanes(
+    backend: Backend,
+    inner: &[[u32; 5]; LANES],
+    outer: &[[u32; 5]; LANES],
+    heads: &[&[u8]; LANES],
+    tails: &[&[u8]; LANES],
+) -> [[u32; 5]; LANES] {
+    #[cfg(target_arch = "x86_64")]
+    if matches!(backend, Backend::Avx2 | Backend::ShaExt) && x86::has_avx2() {
+        return x86::hmac_lanes_avx2(inner, outer, heads, tails);
+    }
+    let mut states = *inner;
+    compress_lanes(backend, &mut states, heads, tails);
+    let mut blocks = [[0u8; BLOCK]; LANES];
+    for (b, s) in blocks.iter_mut().zip(&states) {
+        for (o, w) in b.chunks_exact_mut(4).zip(s) {
+            o.copy_from_slice(&w.to_be_bytes());
+        }
+        b[20] = 0x80;
+        b[BLOCK - 8..].copy_from_slice(&((BLOCK as u64 + 20) * 8).to_be_bytes());
+    }
+    let mut states = *outer;
+    let blocks: [&[u8]; LANES] = core::array::from_fn(|i| &blocks[i][..]);
+    compress_lanes(backend, &mut states, &[&[]; LANES], &blocks);
+    states
+}
+
 #[cfg(test)]
 mod tests;

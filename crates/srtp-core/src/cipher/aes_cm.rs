@@ -9,6 +9,9 @@ use aes::{Aes128Enc, Aes192Enc, Aes256Enc};
 /// over as many of its blocks as it can.
 const PAR_BLOCKS: usize = 96;
 
+/// The keystream buffer for packets of up to 256 bytes (a G.711 or Opus packet).
+const SMALL_BLOCKS: usize = 16;
+
 /// An expanded AES key used as a keystream generator. Key schedules zeroize on drop.
 #[derive(Clone)]
 pub(crate) enum AesCm {
@@ -34,11 +37,21 @@ impl AesCm {
     /// XORs `data` with the keystream that starts at counter block `iv` (whose last two bytes
     /// are zero and count the blocks, RFC 3711 §4.1.1).
     pub(crate) fn apply_keystream(&self, iv: &[u8; 16], data: &mut [u8]) {
-        let mut blocks = [Array::default(); PAR_BLOCKS];
-        // The counter occupies the low 16 bits of the big-endian block, which are zero in `iv`.
+        // Audio packets fit the small buffer, which costs little to set up; video packets
+        // the large one, whose length lets the widest AES path run.
+        if data.len() <= SMALL_BLOCKS * 16 {
+            self.keystream::<SMALL_BLOCKS>(iv, data);
+        } else {
+            self.keystream::<PAR_BLOCKS>(iv, data);
+        }
+    }
+
+    fn keystream<const N: usize>(&self, iv: &[u8; 16], data: &mut [u8]) {
+        let mut blocks = [Array::default(); N];
+        // The counter occupies the low 16 bits of the big-endian block, zero in `iv`.
         let base = u128::from_be_bytes(*iv);
         let mut counter: u16 = 0;
-        for chunk in data.chunks_mut(PAR_BLOCKS * 16) {
+        for chunk in data.chunks_mut(N * 16) {
             let n = chunk.len().div_ceil(16);
             for block in &mut blocks[..n] {
                 *block = (base | u128::from(counter)).to_be_bytes().into();

@@ -144,22 +144,13 @@ pub(crate) fn mac_lanes(
         tail_lens[i] = len;
     }
     let tails: [&[u8]; LANES] = core::array::from_fn(|i| &tail_bufs[i][..tail_lens[i]]);
-    backend::compress_lanes(backend, &mut states, &heads, &tails);
-
-    // The outer hash: one block per lane, the inner digest and its padding.
-    let mut outer_bufs = [[0u8; BLOCK]; LANES];
-    let mut outer_lens = [0usize; LANES];
-    for (i, job) in jobs.iter().enumerate() {
-        let Some(job) = job else { continue };
-        let buf = &mut outer_bufs[i];
-        buf[..20].copy_from_slice(&digest(&states[i]));
-        buf[20] = 0x80;
-        buf[BLOCK - 8..].copy_from_slice(&((BLOCK as u64 + 20) * 8).to_be_bytes());
-        outer_lens[i] = BLOCK;
-        states[i] = job.key.outer;
+    let mut outer = [[0u32; 5]; LANES];
+    for (o, job) in outer.iter_mut().zip(jobs) {
+        if let Some(job) = job {
+            *o = job.key.outer;
+        }
     }
-    let outer: [&[u8]; LANES] = core::array::from_fn(|i| &outer_bufs[i][..outer_lens[i]]);
-    backend::compress_lanes(backend, &mut states, &[&[]; LANES], &outer);
+    let states = backend::hmac_lanes(backend, &states, &outer, &heads, &tails);
     for ((o, s), job) in out.iter_mut().zip(&states).zip(jobs) {
         if job.is_some() {
             *o = digest(s);

@@ -32,37 +32,123 @@ pub(super) fn compress(
     heads: &[&[u8]; LANES],
     tails: &[&[u8]; LANES],
 ) {
+    // SAFETY: the caller checked that the CPU has AVX2, the function's only target feature.
+    unsafe { compress_avx2(states, heads, tails) }
+}
+
+/// See [`crate::backend::hmac_lanes`]. The caller has checked AVX2 and BMI2.
+pub(super) fn hmac(
+    inner: &[[u32; 5]; LANES],
+    outer: &[[u32; 5]; LANES],
+    heads: &[&[u8]; LANES],
+    tails: &[&[u8]; LANES],
+) -> [[u32; 5]; LANES] {
+    // SAFETY: the caller checked that the CPU has AVX2, the function's only target feature.
+    unsafe { hmac_avx2(inner, outer, heads, tails) }
+}
+
+#[target_feature(enable = "avx2")]
+fn compress_avx2(states: &mut [[u32; 5]; LANES], heads: &[&[u8]; LANES], tails: &[&[u8]; LANES]) {
+    let mut v = load_states(states);
+    absorb(&mut v, heads, tails);
+    *states = store_states(&v);
+}
+
+/// The inner hashes of eight HMACs, then their outer hashes straight from the registers: the
+/// inner digest's five words, transposed as they are, are the first five message words of the
+/// outer block (RFC 2104 §2, FIPS 180-4 §5.1.1: a 20-byte message after the 64-byte key
+/// block, so `0x80`, zeros and the length 672 bits).
+#[target_feature(enable = "avx2")]
+fn hmac_avx2(
+    inner: &[[u32; 5]; LANES],
+    outer: &[[u32; 5]; LANES],
+    heads: &[&[u8]; LANES],
+    tails: &[&[u8]; LANES],
+) -> [[u32; 5]; LANES] {
+    let mut v = load_states(inner);
+    absorb(&mut v, heads, tails);
+    let mut w = [_mm256_setzero_si256(); 16];
+    w[..5].copy_from_slice(&v);
+    w[5] = _mm256_set1_epi32(0x8000_0000u32 as i32);
+    w[15] = _mm256_set1_epi32(((BLOCK + 20) * 8) as i32);
+    let o = load_states(outer);
+    let done = rounds(&o, w);
+    let mut out = [_mm256_setzero_si256(); 5];
+    for ((r, s), x) in out.iter_mut().zip(o).zip(done) {
+        *r = _mm256_add_epi32(s, x);
+    }
+    store_states(&out)
+}
+
+/// Vector `j` holds word `j` of every lane's state.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn load_states(states: &[[u32; 5]; LANES]) -> [__m256i; 5] {
+    let mut t = [[0u32; LANES]; 5];
+    for (lane, s) in states.iter().enumerate() {
+        for (j, w) in s.iter().enumerate() {
+            t[j][lane] = *w;
+        }
+    }
+    let mut v = [_mm256_setzero_si256(); 5];
+    for (v, t) in v.iter_mut().zip(&t) {
+        *v = load(bytes_of(t));
+    }
+    v
+}
+
+/// The inverse of [`load_states`].
+#[inline]
+#[target_feature(enable = "avx2")]
+fn store_states(v: &[__m256i; 5]) -> [[u32; 5]; LANES] {
+    let mut states = [[0u32; 5]; LANES];
+    for (j, x) in v.iter().enumerate() {
+        let mut out = [0u8; 32];
+        // SAFETY: `out` is 32 bytes, exactly what an unaligned 256-bit store writes.
+        unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), *x) };
+        for (lane, b) in out.chunks_exact(4).enumerate() {
+            states[lane][j] = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+        }
+    }
+    states
+}
+
+/// Absorbs each lane's blocks (its head's, then its tail's) into the transposed state `v`;
+/// a lane whose blocks are used up keeps its state while the others go on.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn absorb(v: &mut [__m256i; 5], heads: &[&[u8]; LANES], tails: &[&[u8]; LANES]) {
     let steps = heads
         .iter()
         .zip(tails)
         .map(|(h, t)| (h.len() + t.len()) / BLOCK)
         .max()
         .unwrap_or(0);
-    // Vector `j` holds word `j` of every lane's state.
-    let mut v = [[0u32; LANES]; 5];
-    for (lane, s) in states.iter().enumerate() {
-        for (j, w) in s.iter().enumerate() {
-            v[j][lane] = *w;
-        }
-    }
     for step in 0..steps {
-        let mut blocks = [&IDLE[..]; LANES];
+        let mut blocks: [&[u8; BLOCK]; LANES] = [&IDLE; LANES];
         let mut active = [0u32; LANES];
         for lane in 0..LANES {
             if let Some(b) = block(heads[lane], tails[lane], step) {
-                blocks[lane] = b;
+                blocks[lane] = b.try_into().expect("blocks are 64 bytes");
                 active[lane] = u32::MAX;
             }
         }
-        let blocks: [&[u8; BLOCK]; LANES] =
-            blocks.map(|b| b.try_into().expect("blocks are 64 bytes"));
-        // SAFETY: the caller checked that the CPU has AVX2 (the function's only target
-        // feature); the arguments are references to arrays of the sizes the function reads.
-        unsafe { step_avx2(&mut v, &blocks, &active) };
-    }
-    for (lane, s) in states.iter_mut().enumerate() {
-        for (j, w) in s.iter_mut().enumerate() {
-            *w = v[j][lane];
+        let mut rows = [_mm256_setzero_si256(); 8];
+        for (r, b) in rows.iter_mut().zip(&blocks) {
+            *r = load(&b[..32]);
+        }
+        let lo = load_transposed(rows);
+        for (r, b) in rows.iter_mut().zip(&blocks) {
+            *r = load(&b[32..]);
+        }
+        let hi = load_transposed(rows);
+        let mut w = [_mm256_setzero_si256(); 16];
+        w[..8].copy_from_slice(&lo);
+        w[8..].copy_from_slice(&hi);
+        let x = rounds(v, w);
+        let mask = load(bytes_of(&active));
+        for (s, x) in v.iter_mut().zip(x) {
+            *s = _mm256_blendv_epi8(*s, _mm256_add_epi32(*s, x), mask);
         }
     }
 }
@@ -154,29 +240,13 @@ const K: [i32; 4] = [
     0xCA62_C1D6u32 as i32,
 ];
 
-/// One block per lane: `v` is the transposed state, `active` all-ones for lanes whose state
-/// takes the result.
+/// The 80 rounds of one block per lane (FIPS 180-4 §6.1.2 steps 1–3) from the transposed
+/// state `v` and message words `w`; returns the working variables, for the caller to add to
+/// the state.
+#[inline]
 #[target_feature(enable = "avx2")]
-fn step_avx2(v: &mut [[u32; LANES]; 5], blocks: &[&[u8; BLOCK]; LANES], active: &[u32; LANES]) {
-    let mut rows = [_mm256_setzero_si256(); 8];
-    for (r, b) in rows.iter_mut().zip(blocks) {
-        *r = load(&b[..32]);
-    }
-    let lo = load_transposed(rows);
-    for (r, b) in rows.iter_mut().zip(blocks) {
-        *r = load(&b[32..]);
-    }
-    let hi = load_transposed(rows);
-    let mut w = [_mm256_setzero_si256(); 16];
-    w[..8].copy_from_slice(&lo);
-    w[8..].copy_from_slice(&hi);
-
-    let mut a = load(bytes_of(&v[0]));
-    let mut b = load(bytes_of(&v[1]));
-    let mut c = load(bytes_of(&v[2]));
-    let mut d = load(bytes_of(&v[3]));
-    let mut e = load(bytes_of(&v[4]));
-
+fn rounds(v: &[__m256i; 5], mut w: [__m256i; 16]) -> [__m256i; 5] {
+    let [mut a, mut b, mut c, mut d, mut e] = *v;
     let k = [
         _mm256_set1_epi32(K[0]),
         _mm256_set1_epi32(K[1]),
@@ -233,17 +303,7 @@ fn step_avx2(v: &mut [[u32; LANES]; 5], blocks: &[&[u8; BLOCK]; LANES], active: 
     five!(70);
     five!(75);
 
-    let mask = load(bytes_of(active));
-    for (s, x) in v.iter_mut().zip([a, b, c, d, e]) {
-        let old = load(bytes_of(s));
-        let new = _mm256_blendv_epi8(old, _mm256_add_epi32(old, x), mask);
-        let mut out = [0u8; 32];
-        // SAFETY: `out` is 32 bytes, exactly what an unaligned 256-bit store writes.
-        unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), new) };
-        for (w, b) in s.iter_mut().zip(out.chunks_exact(4)) {
-            *w = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
-        }
-    }
+    [a, b, c, d, e]
 }
 
 /// Eight words as their 32 bytes in memory order.

@@ -55,3 +55,14 @@ pub(super) fn compress_lanes_avx2(
         }
     }
 }
+
+/// Eight HMACs in the eight lanes of AVX2 registers (see [`super::hmac_lanes`]).
+pub(super) fn hmac_lanes_avx2(
+    inner: &[[u32; 5]; LANES],
+    outer: &[[u32; 5]; LANES],
+    heads: &[&[u8]; LANES],
+    tails: &[&[u8]; LANES],
+) -> [[u32; 5]; LANES] {
+    assert!(has_avx2(), "callers check AVX2 first");
+    lanes::hmac(inner, outer, heads, tails)
+}
