@@ -2,7 +2,8 @@
 //! committed corpora through exactly the same code. Not part of the public API.
 
 use crate::{
-    sdes::CryptoAttribute, Error, MasterKey, Mki, Policy, Profile, Session, MAX_TRAILER_LEN,
+    sdes::CryptoAttribute, Backend, BatchPacket, Error, MasterKey, Mki, Policy, Profile, Session,
+    MAX_TRAILER_LEN,
 };
 
 /// A session pair for the profile and options the first input byte selects, and the rest.
@@ -62,6 +63,100 @@ fn round_trip(data: &[u8], protect: Protect, unprotect: Unprotect) {
     if let Ok(n) = protect(&mut tx, &mut buf, packet.len()) {
         let len = unprotect(&mut rx, &mut buf[..n]).expect("own packet must unprotect");
         assert_eq!(&buf[..len], packet);
+    }
+}
+
+/// Up to 64 packets (each a length byte and its bytes) through the batch API on every backend
+/// this CPU runs, against the portable backend packet by packet: protect them as RTP, then
+/// unprotect a mix of what protected and the raw bytes (hostile packets among good ones).
+/// Every result, length and byte must match.
+pub fn rtp_batch(data: &[u8]) {
+    let Some((_, _, mut rest)) = sessions(data) else {
+        return;
+    };
+    let mut packets = Vec::new();
+    while let Some((&n, tail)) = rest.split_first() {
+        let n = usize::from(n).min(tail.len());
+        packets.push(&tail[..n]);
+        rest = &tail[n..];
+        if packets.len() == 64 {
+            break;
+        }
+    }
+    let with = |backend| {
+        let (mut tx, mut rx, _) = sessions(data).expect("sessions built once already");
+        tx.set_backend(backend).expect("supported");
+        rx.set_backend(backend).expect("supported");
+        (tx, rx)
+    };
+    let padded = |p: &[u8]| {
+        let mut b = p.to_vec();
+        b.resize(p.len() + MAX_TRAILER_LEN, 0);
+        b
+    };
+    let (mut tx_ref, mut rx_ref) = with(Backend::Portable);
+    let mut want_tx: Vec<(Vec<u8>, Result<usize, Error>)> = packets
+        .iter()
+        .map(|p| {
+            let mut b = padded(p);
+            let r = tx_ref.protect_rtp(&mut b, p.len());
+            (b, r)
+        })
+        .collect();
+    // What goes to the receivers: every third packet raw, the others protected if they could be.
+    let wire: Vec<Vec<u8>> = want_tx
+        .iter()
+        .zip(&packets)
+        .enumerate()
+        .map(|(i, ((b, r), raw))| match r {
+            Ok(n) if i % 3 != 0 => b[..*n].to_vec(),
+            _ => raw.to_vec(),
+        })
+        .collect();
+    let want_rx: Vec<(Vec<u8>, Result<usize, Error>)> = wire
+        .iter()
+        .map(|w| {
+            let mut b = w.clone();
+            let r = rx_ref.unprotect_rtp(&mut b).map(|p| p.len());
+            (b, r)
+        })
+        .collect();
+    for backend in Backend::supported() {
+        let (mut tx, mut rx) = with(backend);
+        let mut bufs: Vec<Vec<u8>> = packets.iter().map(|p| padded(p)).collect();
+        let mut batch: Vec<BatchPacket<'_>> = bufs
+            .iter_mut()
+            .zip(&packets)
+            .map(|(b, p)| BatchPacket::new(b, p.len()))
+            .collect();
+        tx.protect_rtp_batch(&mut batch);
+        for (got, (want, r)) in batch.iter().zip(&mut want_tx) {
+            assert_eq!(
+                got.result.clone().map(|()| got.len),
+                r.clone(),
+                "{backend:?}"
+            );
+            if let Ok(n) = r {
+                assert_eq!(got.buf[..*n], want[..*n], "{backend:?} protect");
+            }
+        }
+        let mut bufs = wire.clone();
+        let mut batch: Vec<BatchPacket<'_>> = bufs
+            .iter_mut()
+            .map(|b| {
+                let n = b.len();
+                BatchPacket::new(b, n)
+            })
+            .collect();
+        rx.unprotect_rtp_batch(&mut batch);
+        for (got, (want, r)) in batch.iter().zip(&want_rx) {
+            assert_eq!(
+                got.result.clone().map(|()| got.len),
+                r.clone(),
+                "{backend:?}"
+            );
+            assert_eq!(&got.buf[..], &want[..], "{backend:?} unprotect");
+        }
     }
 }
 

@@ -23,6 +23,11 @@ fn rtp_unprotect_corpus() {
 }
 
 #[test]
+fn rtp_batch_corpus() {
+    replay("rtp_batch", srtp_core::fuzzing::rtp_batch);
+}
+
+#[test]
 fn rtcp_unprotect_corpus() {
     replay("rtcp_unprotect", srtp_core::fuzzing::rtcp);
 }
