@@ -131,11 +131,7 @@ pub fn rtp_batch(data: &[u8]) {
             .collect();
         tx.protect_rtp_batch(&mut batch);
         for (got, (want, r)) in batch.iter().zip(&mut want_tx) {
-            assert_eq!(
-                got.result.clone().map(|()| got.len),
-                r.clone(),
-                "{backend:?}"
-            );
+            assert_eq!(got.result.map(|()| got.len), *r, "{backend:?}");
             if let Ok(n) = r {
                 assert_eq!(got.buf[..*n], want[..*n], "{backend:?} protect");
             }
@@ -150,11 +146,7 @@ pub fn rtp_batch(data: &[u8]) {
             .collect();
         rx.unprotect_rtp_batch(&mut batch);
         for (got, (want, r)) in batch.iter().zip(&want_rx) {
-            assert_eq!(
-                got.result.clone().map(|()| got.len),
-                r.clone(),
-                "{backend:?}"
-            );
+            assert_eq!(got.result.map(|()| got.len), *r, "{backend:?}");
             assert_eq!(&got.buf[..], &want[..], "{backend:?} unprotect");
         }
     }

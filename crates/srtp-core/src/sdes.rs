@@ -445,7 +445,7 @@ fn decode_key(profile: Profile, text: &str, index: usize) -> Result<MasterKey, S
     let padding = text.len() - unpadded.len();
     if unpadded.is_empty()
         || !unpadded.bytes().all(is_base64_symbol)
-        || (padding > 0 && (padding > 2 || text.len() % 4 != 0))
+        || (padding > 0 && (padding > 2 || !text.len().is_multiple_of(4)))
     {
         return Err(bad);
     }

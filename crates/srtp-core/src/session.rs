@@ -21,6 +21,16 @@ pub const MAX_TRAILER_LEN: usize = 16 + 4 + 4;
 /// rollover counter of zero (recovery from a wrong initial rollover counter).
 const YOUNG_STREAM_PACKETS: u64 = 64;
 
+/// What [`Session::protect_rtp_inner`] did: the protected length, the rollover counter, the
+/// header length and, when it left the encryption to its caller, the counter block the
+/// payload's keystream starts from.
+struct Protected {
+    len: usize,
+    roc: u32,
+    header: usize,
+    iv: Option<[u8; 16]>,
+}
+
 /// One master key with its derived session keys and usage counters.
 struct KeySlot {
     master: MasterKey,
@@ -170,7 +180,7 @@ impl Session {
         let profile = policy.profile;
         let mki_len = check_keys(profile, &policy.keys)?;
         let w = policy.replay_window;
-        if !(64..=MAX_REPLAY_WINDOW).contains(&w) || w % 64 != 0 {
+        if !(64..=MAX_REPLAY_WINDOW).contains(&w) || !w.is_multiple_of(64) {
             return Err(PolicyError::ReplayWindow(w));
         }
         if let Some(n) = policy.key_derivation_rate.filter(|&n| n > 24) {
@@ -285,18 +295,21 @@ impl Session {
     /// (or one behind its window), [`Error::StreamLimit`] for one SSRC too many. The buffer
     /// and the session are unchanged on error.
     pub fn protect_rtp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
-        self.protect_rtp_inner(buf, len, false).map(|(n, _)| n)
+        self.protect_rtp_inner(buf, len, false).map(|p| p.len)
     }
 
-    /// Protects as [`protect_rtp`](Self::protect_rtp); with `defer_mac` leaves the tag for the
-    /// caller to compute and write (over the packet and the returned rollover counter), as
-    /// batches do. Returns the protected length and the rollover counter.
+    /// Protects as [`protect_rtp`](Self::protect_rtp); with `defer` (HMAC profiles only)
+    /// leaves the AES-CM encryption and the tag to the caller, as batches do: it then returns
+    /// the counter block the payload's keystream starts from (if the payload is encrypted),
+    /// for the caller to apply to `buf[header..len]`, and the tag is the MAC over the result
+    /// and the rollover counter. Returns the protected length, the rollover counter, the header
+    /// length and that counter block.
     fn protect_rtp_inner(
         &mut self,
         buf: &mut [u8],
         len: usize,
-        defer_mac: bool,
-    ) -> Result<(usize, u32), Error> {
+        defer: bool,
+    ) -> Result<Protected, Error> {
         let packet = buf.get(..len).ok_or(Error::LengthOutOfBounds)?;
         let hdr = rtp::parse(packet)?;
         let needed = len + self.rtp_trailer_len();
@@ -344,6 +357,7 @@ impl Session {
 
         let (packet, trailer) = buf[..needed].split_at_mut(len);
         let (header, payload) = packet.split_at_mut(hdr.len);
+        let mut deferred_iv = None;
         match &keys.cipher {
             PacketCipher::Gcm(gcm) => {
                 let nonce = gcm_rtp_nonce(&keys.salt, hdr.ssrc, roc, hdr.seq);
@@ -357,16 +371,26 @@ impl Session {
             }
             cipher => {
                 if let (PacketCipher::Cm(aes), true) = (cipher, self.encrypt_rtp) {
-                    aes.apply_keystream(&cm_iv(&keys.salt, hdr.ssrc, idx), payload);
+                    let iv = cm_iv(&keys.salt, hdr.ssrc, idx);
+                    if defer {
+                        deferred_iv = Some(iv);
+                    } else {
+                        aes.apply_keystream(&iv, payload);
+                    }
                 }
                 write_mki(trailer, mki);
-                if let (Some(mac), false) = (&keys.auth, defer_mac) {
+                if let (Some(mac), false) = (&keys.auth, defer) {
                     let tag = mac.mac(packet, &roc.to_be_bytes());
                     trailer[self.mki_len..].copy_from_slice(&tag[..self.rtp_tag_len]);
                 }
             }
         }
-        Ok((needed, roc))
+        Ok(Protected {
+            len: needed,
+            roc,
+            header: hdr.len,
+            iv: deferred_iv,
+        })
     }
 
     /// Verifies and decrypts the SRTP packet that fills `packet`, in place, and returns the
@@ -739,24 +763,35 @@ impl Session {
     /// Protects up to eight packets: everything but the tags one by one, in order (so the
     /// state moves exactly as packet by packet), then the tags together.
     fn protect_rtp_lanes(&mut self, chunk: &mut [BatchPacket<'_>]) {
-        let mut rocs = [None; LANES];
-        for (p, roc) in chunk.iter_mut().zip(&mut rocs) {
+        let mut done = [None; LANES];
+        for (p, d) in chunk.iter_mut().zip(&mut done) {
             p.result = match self.protect_rtp_inner(p.buf, p.len, true) {
-                Ok((n, r)) => {
-                    *roc = Some((p.len, r.to_be_bytes()));
-                    p.len = n;
+                Ok(done) => {
+                    *d = Some((p.len, done.roc.to_be_bytes(), done.header, done.iv));
+                    p.len = done.len;
                     Ok(())
                 }
                 Err(e) => Err(e),
             };
         }
-        let Some(mac) = self.keys[self.sender].rtp.auth.as_ref() else {
+        let keys = &self.keys[self.sender].rtp;
+        // The payloads' keystreams together (AES pipelines across packets), then the tags.
+        if let PacketCipher::Cm(aes) = &keys.cipher {
+            let mut jobs: [Option<(&[u8; 16], &mut [u8])>; LANES] = Default::default();
+            for ((job, p), d) in jobs.iter_mut().zip(chunk.iter_mut()).zip(&done) {
+                if let Some((len, _, header, Some(iv))) = d {
+                    *job = Some((iv, &mut p.buf[*header..*len]));
+                }
+            }
+            aes.apply_keystreams(&mut jobs);
+        }
+        let Some(mac) = keys.auth.as_ref() else {
             return;
         };
         let mut tags = [[0u8; 20]; LANES];
         {
             let jobs: [Option<LaneJob<'_>>; LANES] = core::array::from_fn(|i| {
-                let (len, roc) = rocs[i].as_ref()?;
+                let (len, roc, ..) = done[i].as_ref()?;
                 Some(LaneJob {
                     key: mac,
                     msg: &chunk[i].buf[..*len],
@@ -766,8 +801,8 @@ impl Session {
             mac_lanes(self.backend, &jobs, &mut tags);
         }
         let (mki_len, tag_len) = (self.mki_len, self.rtp_tag_len);
-        for ((p, roc), tag) in chunk.iter_mut().zip(rocs).zip(tags) {
-            if let Some((len, _)) = roc {
+        for ((p, d), tag) in chunk.iter_mut().zip(done).zip(tags) {
+            if let Some((len, ..)) = d {
                 let at = len + mki_len;
                 p.buf[at..at + tag_len].copy_from_slice(&tag[..tag_len]);
             }

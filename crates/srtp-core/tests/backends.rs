@@ -80,7 +80,7 @@ fn run_batch(
         .map(|(b, &n)| BatchPacket::new(b, n))
         .collect();
     f(&mut batch);
-    batch.iter().map(|p| (p.len, p.result.clone())).collect()
+    batch.iter().map(|p| (p.len, p.result)).collect()
 }
 
 #[test]

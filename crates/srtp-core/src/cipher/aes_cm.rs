@@ -62,6 +62,42 @@ impl AesCm {
         }
     }
 
+    /// XORs each packet `(iv, data)` of `jobs` with its own keystream, as
+    /// [`apply_keystream`](Self::apply_keystream) on each would, but with the counter blocks
+    /// of several packets encrypted in one pass: the AES pipeline stays full across packets
+    /// instead of draining at the end of each.
+    pub(crate) fn apply_keystreams(&self, jobs: &mut [Option<(&[u8; 16], &mut [u8])>]) {
+        let mut blocks = [Array::default(); PAR_BLOCKS];
+        let mut jobs = jobs.iter_mut().flatten().peekable();
+        while jobs.peek().is_some() {
+            // As many whole packets as the buffer holds; a packet larger than it on its own.
+            let mut group: [Option<&mut (&[u8; 16], &mut [u8])>; 16] = Default::default();
+            let (mut n, mut count) = (0, 0);
+            while let Some(job) = jobs.next_if(|(_, d)| {
+                count == 0 || (n + d.len().div_ceil(16) <= PAR_BLOCKS && count < group.len())
+            }) {
+                if job.1.len() > PAR_BLOCKS * 16 {
+                    self.apply_keystream(job.0, job.1);
+                    continue;
+                }
+                let base = u128::from_be_bytes(*job.0);
+                for (c, block) in (0..job.1.len().div_ceil(16)).zip(&mut blocks[n..]) {
+                    *block = (base | c as u128).to_be_bytes().into();
+                    n += 1;
+                }
+                group[count] = Some(job);
+                count += 1;
+            }
+            self.encrypt_blocks(&mut blocks[..n]);
+            let mut at = 0;
+            for (_, data) in group.into_iter().flatten() {
+                let k = data.len().div_ceil(16);
+                xor_blocks(data, &blocks[at..at + k]);
+                at += k;
+            }
+        }
+    }
+
     fn encrypt_blocks(&self, blocks: &mut [aes::Block]) {
         match self {
             Self::Aes128(c) => c.encrypt_blocks(blocks),
@@ -151,6 +187,40 @@ mod tests {
                 let mut data = vec![0u8; len];
                 aes.apply_keystream(&iv, &mut data);
                 assert_eq!(data, reference[..len], "AES-{} length {len}", key_len * 8);
+            }
+        }
+    }
+
+    /// Several packets' keystreams at once equal each packet's own, whatever their lengths
+    /// (including one longer than the shared buffer and empty ones).
+    #[test]
+    fn keystreams_of_many_packets_match_one_at_a_time() {
+        let aes = AesCm::new(&[9u8; 16]);
+        let lens = [
+            160usize, 0, 1, 15, 16, 17, 1200, 1600, 1536, 33, 160, 160, 160, 160, 7,
+        ];
+        let ivs: Vec<[u8; 16]> = (0..lens.len())
+            .map(|i| core::array::from_fn(|j| if j < 14 { (i * 31 + j) as u8 } else { 0 }))
+            .collect();
+        for skip in [usize::MAX, 0, 3] {
+            let mut want: Vec<Vec<u8>> = lens.iter().map(|&n| vec![0x5a; n]).collect();
+            for (w, iv) in want.iter_mut().zip(&ivs) {
+                aes.apply_keystream(iv, w);
+            }
+            let mut got: Vec<Vec<u8>> = lens.iter().map(|&n| vec![0x5a; n]).collect();
+            let mut jobs: Vec<Option<(&[u8; 16], &mut [u8])>> = got
+                .iter_mut()
+                .zip(&ivs)
+                .enumerate()
+                .map(|(i, (g, iv))| (i != skip).then_some((iv, g.as_mut_slice())))
+                .collect();
+            aes.apply_keystreams(&mut jobs);
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                if i == skip {
+                    assert!(g.iter().all(|&b| b == 0x5a), "skipped job {i} untouched");
+                } else {
+                    assert_eq!(g, w, "job {i} of length {}", lens[i]);
+                }
             }
         }
     }
