@@ -31,6 +31,15 @@ struct Protected {
     iv: Option<[u8; 16]>,
 }
 
+/// An accepted SRTP packet whose AES-CM decryption a batch does later: the counter block its
+/// keystream starts from, its header length and its key slot.
+#[derive(Clone, Copy)]
+struct Decrypt {
+    iv: [u8; 16],
+    header: usize,
+    slot: usize,
+}
+
 /// One master key with its derived session keys and usage counters.
 struct KeySlot {
     master: MasterKey,
@@ -402,18 +411,23 @@ impl Session {
     /// `packet` nor the session has changed: the next good packet is accepted as if this one
     /// never arrived.
     pub fn unprotect_rtp<'a>(&mut self, packet: &'a mut [u8]) -> Result<&'a mut [u8], Error> {
-        let len = self.unprotect_rtp_len(packet, None)?;
+        let (len, _) = self.unprotect_rtp_len(packet, None, false)?;
         Ok(&mut packet[..len])
     }
 
     /// Unprotects as [`unprotect_rtp`](Self::unprotect_rtp) and returns the plaintext length.
     /// `premac` is a full HMAC of the packet computed beforehand (in a batch's vector lanes)
     /// for one rollover counter: used if that counter is the one tried, computed here if not.
+    /// With `defer` (batches, no key derivation rate) an AES-CM payload is left encrypted and
+    /// the counter block its keystream starts from returned, with the header length and the
+    /// key slot, for the caller to decrypt; the packet is accepted and the state updated all
+    /// the same.
     fn unprotect_rtp_len(
         &mut self,
         packet: &mut [u8],
         premac: Option<(u32, [u8; 20])>,
-    ) -> Result<usize, Error> {
+        defer: bool,
+    ) -> Result<(usize, Option<Decrypt>), Error> {
         let hdr = rtp::parse(packet)?;
         let tag_len = self.rtp_tag_len;
         let trailer = tag_len + self.mki_len;
@@ -467,6 +481,7 @@ impl Session {
         let mut partial = None;
 
         let mut accepted = None;
+        let mut deferred = None;
         // Keys re-derived for a key derivation rate, kept only if the packet authenticates.
         let mut fresh: Option<SessionKeys> = None;
         for roc in candidates.into_iter().flatten() {
@@ -511,7 +526,15 @@ impl Session {
             if ok {
                 if let (PacketCipher::Cm(aes), true) = (&keys.cipher, self.encrypt_rtp) {
                     let iv = cm_iv(&keys.salt, hdr.ssrc, idx);
-                    aes.apply_keystream(&iv, &mut packet[hdr.len..body_end]);
+                    if defer && derived.is_none() {
+                        deferred = Some(Decrypt {
+                            iv,
+                            header: hdr.len,
+                            slot: slot_i,
+                        });
+                    } else {
+                        aes.apply_keystream(&iv, &mut packet[hdr.len..body_end]);
+                    }
                 }
                 if derived.is_some() {
                     fresh = derived;
@@ -551,7 +574,7 @@ impl Session {
                 st.received += 1;
             }
         }
-        Ok(body_end)
+        Ok((body_end, deferred))
     }
 
     // ---------------------------------------------------------------- SRTCP
@@ -743,12 +766,55 @@ impl Session {
             if min.is_some_and(|m| chunk.len() >= m) {
                 self.premac_rtp_lanes(chunk, &mut premacs);
             }
-            for (p, premac) in chunk.iter_mut().zip(premacs) {
+            let lanes = min.is_some_and(|m| chunk.len() >= m);
+            let mut decrypts = [None; LANES];
+            for ((p, premac), d) in chunk.iter_mut().zip(premacs).zip(&mut decrypts) {
                 p.result = match p.buf.get_mut(..p.len) {
-                    Some(packet) => self.unprotect_rtp_len(packet, premac).map(|n| p.len = n),
+                    Some(packet) => {
+                        self.unprotect_rtp_len(packet, premac, lanes)
+                            .map(|(n, decrypt)| {
+                                p.len = n;
+                                *d = decrypt;
+                            })
+                    }
                     None => Err(Error::LengthOutOfBounds),
                 };
             }
+            self.decrypt_rtp_lanes(chunk, &decrypts);
+        }
+    }
+
+    /// Decrypts the payloads whose decryption [`unprotect_rtp_len`](Self::unprotect_rtp_len)
+    /// deferred, the keystreams of all the packets under one key together.
+    fn decrypt_rtp_lanes(
+        &self,
+        chunk: &mut [BatchPacket<'_>],
+        decrypts: &[Option<Decrypt>; LANES],
+    ) {
+        let mut done = [false; LANES];
+        for first in 0..LANES {
+            let Some(Decrypt { slot, .. }) = decrypts[first] else {
+                continue;
+            };
+            if done[first] {
+                continue;
+            }
+            let PacketCipher::Cm(aes) = &self.keys[slot].rtp.cipher else {
+                continue;
+            };
+            let mut jobs: [Option<(&[u8; 16], &mut [u8])>; LANES] = Default::default();
+            for (i, ((job, p), d)) in jobs
+                .iter_mut()
+                .zip(chunk.iter_mut())
+                .zip(decrypts)
+                .enumerate()
+            {
+                if let Some(d) = d.as_ref().filter(|d| d.slot == slot) {
+                    *job = Some((&d.iv, &mut p.buf[d.header..p.len]));
+                    done[i] = true;
+                }
+            }
+            aes.apply_keystreams(&mut jobs);
         }
     }
 
