@@ -7,6 +7,9 @@
 //! `unsafe` code and `cfg(target_arch)` (in [`x86`]); everything else calls the safe functions
 //! here, which check the CPU feature before entering a `#[target_feature]` function.
 //!
+//! AES-CTR has its own fast path here too ([`aes`]): the key schedule expanded once, the
+//! counter blocks encrypted eight (AES-NI) or sixteen (VAES) at a time.
+//!
 //! The portable code is always built and is what runs on other CPUs. [`Backend::detect`] picks
 //! the fastest backend the CPU supports; the `portable` cargo feature forces the portable one
 //! at build time, and the `SRTP_CORE_BACKEND` environment variable (`portable`, `avx2`,
@@ -15,6 +18,7 @@
 
 use std::sync::OnceLock;
 
+pub(crate) mod aes;
 mod portable;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]

@@ -4,6 +4,8 @@
 use aes::cipher::{Array, BlockCipherEncrypt, KeyInit};
 use aes::{Aes128Enc, Aes192Enc, Aes256Enc};
 
+use crate::backend::aes::AesCtr;
+
 /// Counter blocks encrypted per call into the block cipher: a whole 1500-byte packet, so
 /// that the `aes` crate's widest path (30 blocks at a time with VAES, 8 with AES-NI) runs
 /// over as many of its blocks as it can.
@@ -12,9 +14,17 @@ const PAR_BLOCKS: usize = 96;
 /// The keystream buffer for packets of up to 256 bytes (a G.711 or Opus packet).
 const SMALL_BLOCKS: usize = 16;
 
-/// An expanded AES key used as a keystream generator. Key schedules zeroize on drop.
+/// An expanded AES key used as a keystream generator: srtp-core's own AES-NI/VAES code where
+/// the CPU has it ([`AesCtr`]), the `aes` crate otherwise. Key schedules zeroize on drop.
 #[derive(Clone)]
-pub(crate) enum AesCm {
+pub(crate) struct AesCm {
+    soft: Soft,
+    fast: Option<AesCtr>,
+}
+
+/// The `aes` crate's key schedule.
+#[derive(Clone)]
+enum Soft {
     Aes128(Aes128Enc),
     Aes192(Aes192Enc),
     Aes256(Aes256Enc),
@@ -26,17 +36,34 @@ impl AesCm {
     /// # Panics
     /// On any other key length; callers pass lengths fixed by the profile.
     pub(crate) fn new(key: &[u8]) -> Self {
-        match key.len() {
-            16 => Self::Aes128(Aes128Enc::new_from_slice(key).expect("16 bytes")),
-            24 => Self::Aes192(Aes192Enc::new_from_slice(key).expect("24 bytes")),
-            32 => Self::Aes256(Aes256Enc::new_from_slice(key).expect("32 bytes")),
+        let soft = match key.len() {
+            16 => Soft::Aes128(Aes128Enc::new_from_slice(key).expect("16 bytes")),
+            24 => Soft::Aes192(Aes192Enc::new_from_slice(key).expect("24 bytes")),
+            32 => Soft::Aes256(Aes256Enc::new_from_slice(key).expect("32 bytes")),
             n => panic!("AES key of {n} bytes"),
+        };
+        Self {
+            soft,
+            fast: AesCtr::new(key),
+        }
+    }
+
+    /// The same key on the `aes` crate only (to compare the two paths).
+    #[cfg(test)]
+    fn soft_only(&self) -> Self {
+        Self {
+            soft: self.soft.clone(),
+            fast: None,
         }
     }
 
     /// XORs `data` with the keystream that starts at counter block `iv` (whose last two bytes
     /// are zero and count the blocks, RFC 3711 §4.1.1).
     pub(crate) fn apply_keystream(&self, iv: &[u8; 16], data: &mut [u8]) {
+        if let Some(fast) = &self.fast {
+            fast.apply_keystream(iv, data);
+            return;
+        }
         // Audio packets fit the small buffer, which costs little to set up; video packets
         // the large one, whose length lets the widest AES path run.
         if data.len() <= SMALL_BLOCKS * 16 {
@@ -54,7 +81,9 @@ impl AesCm {
         for chunk in data.chunks_mut(N * 16) {
             let n = chunk.len().div_ceil(16);
             for block in &mut blocks[..n] {
-                *block = (base | u128::from(counter)).to_be_bytes().into();
+                *block = ((base & !0xffff) | u128::from(counter))
+                    .to_be_bytes()
+                    .into();
                 counter = counter.wrapping_add(1);
             }
             self.encrypt_blocks(&mut blocks[..n]);
@@ -67,6 +96,13 @@ impl AesCm {
     /// of several packets encrypted in one pass: the AES pipeline stays full across packets
     /// instead of draining at the end of each.
     pub(crate) fn apply_keystreams(&self, jobs: &mut [Option<(&[u8; 16], &mut [u8])>]) {
+        if let Some(fast) = &self.fast {
+            // Sixteen blocks in flight already fill the pipeline within a packet.
+            for (iv, data) in jobs.iter_mut().flatten() {
+                fast.apply_keystream(iv, data);
+            }
+            return;
+        }
         let mut blocks = [Array::default(); PAR_BLOCKS];
         let mut jobs = jobs.iter_mut().flatten().peekable();
         while jobs.peek().is_some() {
@@ -82,7 +118,7 @@ impl AesCm {
                 }
                 let base = u128::from_be_bytes(*job.0);
                 for (c, block) in (0..job.1.len().div_ceil(16)).zip(&mut blocks[n..]) {
-                    *block = (base | c as u128).to_be_bytes().into();
+                    *block = ((base & !0xffff) | c as u128).to_be_bytes().into();
                     n += 1;
                 }
                 group[count] = Some(job);
@@ -99,10 +135,10 @@ impl AesCm {
     }
 
     fn encrypt_blocks(&self, blocks: &mut [aes::Block]) {
-        match self {
-            Self::Aes128(c) => c.encrypt_blocks(blocks),
-            Self::Aes192(c) => c.encrypt_blocks(blocks),
-            Self::Aes256(c) => c.encrypt_blocks(blocks),
+        match &self.soft {
+            Soft::Aes128(c) => c.encrypt_blocks(blocks),
+            Soft::Aes192(c) => c.encrypt_blocks(blocks),
+            Soft::Aes256(c) => c.encrypt_blocks(blocks),
         }
     }
 
@@ -222,6 +258,42 @@ mod tests {
                     assert_eq!(g, w, "job {i} of length {}", lens[i]);
                 }
             }
+        }
+    }
+
+    /// srtp-core's own AES-NI/VAES keystream against the `aes` crate's, for every length
+    /// across its groups of 4, 8 and 16 blocks, every key size, counters near the 16-bit wrap.
+    #[test]
+    fn own_aes_instructions_match_the_aes_crate() {
+        for key_len in [16, 24, 32] {
+            let key: Vec<u8> = (0..key_len as u8)
+                .map(|i| i.wrapping_mul(37) ^ 0xc3)
+                .collect();
+            let aes = AesCm::new(&key);
+            if aes.fast.is_none() {
+                continue; // no AES instructions here: nothing to compare
+            }
+            let soft = aes.soft_only();
+            let iv: [u8; 16] = core::array::from_fn(|i| {
+                if i < 14 {
+                    0x17u8.wrapping_mul(i as u8)
+                } else {
+                    0
+                }
+            });
+            for len in 0..=600 {
+                let mut a = vec![0xa5u8; len];
+                let mut b = a.clone();
+                aes.apply_keystream(&iv, &mut a);
+                soft.apply_keystream(&iv, &mut b);
+                assert_eq!(a, b, "AES-{} length {len}", key_len * 8);
+            }
+            // A long one: the 16-bit block counter wraps after 65536 blocks.
+            let mut a = vec![0u8; 65_600 * 16];
+            let mut b = a.clone();
+            aes.apply_keystream(&iv, &mut a);
+            soft.apply_keystream(&iv, &mut b);
+            assert!(a == b, "AES-{} across the counter wrap", key_len * 8);
         }
     }
 }

@@ -2,10 +2,48 @@
 //! crate lives below this module; each safe function here checks the CPU feature its
 //! `#[target_feature]` code needs before calling it.
 
+mod aes;
 mod lanes;
 mod schedule;
 
+use super::aes::AesKey;
 use super::LANES;
+
+pub(super) use aes::WIDE as AES_WIDE;
+
+/// AES-NI (every x86-64 CPU with it has SSE2).
+pub(super) fn has_aes_ni() -> bool {
+    is_x86_feature_detected!("aes")
+}
+
+/// VAES with AVX2 and AES-NI (Ice Lake, Zen 3 and later).
+pub(super) fn has_vaes() -> bool {
+    is_x86_feature_detected!("vaes") && is_x86_feature_detected!("avx2") && has_aes_ni()
+}
+
+/// AES-CTR keystream blocks with AES-NI into `ks`; returns how many (see [`aes::ctr_aesni`]).
+pub(super) fn aes_ctr_aesni(
+    key: &AesKey,
+    base: u128,
+    counter: u16,
+    blocks: usize,
+    ks: &mut [[u8; 16]; AES_WIDE],
+) -> usize {
+    assert!(has_aes_ni(), "callers check AES-NI first");
+    aes::ctr_aesni(key, base, counter, blocks, ks)
+}
+
+/// As [`aes_ctr_aesni`] with VAES.
+pub(super) fn aes_ctr_vaes(
+    key: &AesKey,
+    base: u128,
+    counter: u16,
+    blocks: usize,
+    ks: &mut [[u8; 16]; AES_WIDE],
+) -> usize {
+    assert!(has_vaes(), "callers check VAES first");
+    aes::ctr_vaes(key, base, counter, blocks, ks)
+}
 
 /// AVX2 and BMI2 (Haswell, Zen and later).
 pub(super) fn has_avx2() -> bool {
