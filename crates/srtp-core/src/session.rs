@@ -476,9 +476,10 @@ impl Session {
         let mut tag = [0u8; GCM_TAG_LEN];
         tag[..tag_len].copy_from_slice(&packet[tag_at..tag_at + tag_len]);
         let tag = &tag[..tag_len];
-        // Without a key derivation rate every candidate uses the same MAC key: hash the packet
-        // once (when first needed) and finish it per candidate rollover counter.
+        // Without a key derivation rate every candidate uses the same MAC key: the recovery
+        // tries hash the packet once and finish it per candidate rollover counter.
         let mut partial = None;
+        let mut tries = 0;
 
         let mut accepted = None;
         let mut deferred = None;
@@ -512,13 +513,16 @@ impl Session {
                     Some(mac) => {
                         let full = match premac {
                             Some((r, full)) if r == roc && derived.is_none() => full,
-                            _ if self.kdr.is_none() => {
+                            // Recovery tries after the first: hash the packet once more, then
+                            // only the rollover counter per try.
+                            _ if self.kdr.is_none() && tries > 0 => {
                                 let p =
                                     partial.get_or_insert_with(|| mac.begin(&packet[..body_end]));
                                 mac.finish(p.clone(), &roc.to_be_bytes())
                             }
                             _ => mac.mac(&packet[..body_end], &roc.to_be_bytes()),
                         };
+                        tries += 1;
                         bool::from(full[..tag_len].ct_eq(tag))
                     }
                 },

@@ -84,9 +84,21 @@ impl HmacSha1 {
         p
     }
 
-    /// The MAC of `msg` followed by `suffix`.
+    /// The MAC of `msg` followed by `suffix`: the message's whole blocks straight from the
+    /// message, its end, the suffix and the padding from one stack buffer, then the outer
+    /// block; no intermediate copies of the message.
     pub(crate) fn mac(&self, msg: &[u8], suffix: &[u8]) -> [u8; 20] {
-        self.finish(self.begin(msg), suffix)
+        if suffix.len() > MAX_SUFFIX {
+            return self.finish(self.begin(msg), suffix);
+        }
+        let whole = msg.len() - msg.len() % BLOCK;
+        let mut state = self.inner;
+        self.backend.compress(&mut state, &msg[..whole]);
+        let (tail, len) = padded_tail(&msg[whole..], suffix, msg.len());
+        self.backend.compress(&mut state, &tail[..len]);
+        let mut outer = self.outer;
+        self.backend.compress(&mut outer, &outer_block(&state));
+        digest(&outer)
     }
 
     /// Completes a MAC begun with [`begin`](Self::begin) by absorbing `suffix` (a clone of the
@@ -99,6 +111,31 @@ impl HmacSha1 {
         o.update(&inner);
         o.finish_raw()
     }
+}
+
+/// The last one or two blocks of an inner hash: `rest` (the message's bytes after its whole
+/// blocks), `suffix`, and the padding for a message of `msg_len + suffix.len()` bytes after
+/// the 64-byte key block (FIPS 180-4 §5.1.1). Returns the buffer and how much of it to hash.
+fn padded_tail(rest: &[u8], suffix: &[u8], msg_len: usize) -> ([u8; 2 * BLOCK], usize) {
+    let mut buf = [0u8; 2 * BLOCK];
+    buf[..rest.len()].copy_from_slice(rest);
+    let n = rest.len() + suffix.len();
+    buf[rest.len()..n].copy_from_slice(suffix);
+    buf[n] = 0x80;
+    let len = if n + 9 > BLOCK { 2 * BLOCK } else { BLOCK };
+    let bits = (BLOCK + msg_len + suffix.len()) as u64 * 8;
+    buf[len - 8..len].copy_from_slice(&bits.to_be_bytes());
+    (buf, len)
+}
+
+/// The outer hash's only block: the inner digest and its padding (a 20-byte message after
+/// the 64-byte key block).
+fn outer_block(inner: &[u32; 5]) -> [u8; BLOCK] {
+    let mut block = [0u8; BLOCK];
+    block[..20].copy_from_slice(&digest(inner));
+    block[20] = 0x80;
+    block[BLOCK - 8..].copy_from_slice(&((BLOCK as u64 + 20) * 8).to_be_bytes());
+    block
 }
 
 /// A SHA-1 state as its 20-byte digest.
@@ -132,15 +169,8 @@ pub(crate) fn mac_lanes(
         states[i] = job.key.inner;
         let whole = job.msg.len() - job.msg.len() % BLOCK;
         heads[i] = &job.msg[..whole];
-        let rest = &job.msg[whole..];
-        let buf = &mut tail_bufs[i];
-        buf[..rest.len()].copy_from_slice(rest);
-        let n = rest.len() + job.suffix.len();
-        buf[rest.len()..n].copy_from_slice(job.suffix);
-        buf[n] = 0x80;
-        let len = if n + 9 > BLOCK { 2 * BLOCK } else { BLOCK };
-        let bits = (BLOCK + job.msg.len() + job.suffix.len()) as u64 * 8;
-        buf[len - 8..len].copy_from_slice(&bits.to_be_bytes());
+        let (buf, len) = padded_tail(&job.msg[whole..], job.suffix, job.msg.len());
+        tail_bufs[i] = buf;
         tail_lens[i] = len;
     }
     let tails: [&[u8]; LANES] = core::array::from_fn(|i| &tail_bufs[i][..tail_lens[i]]);
