@@ -523,7 +523,7 @@ impl Session {
                             _ => mac.mac(&packet[..body_end], &roc.to_be_bytes()),
                         };
                         tries += 1;
-                        bool::from(full[..tag_len].ct_eq(tag))
+                        tags_equal(&full[..tag_len], tag)
                     }
                 },
             };
@@ -710,7 +710,7 @@ impl Session {
             cipher => {
                 let mac = keys.auth.as_ref().expect("HMAC profiles have an auth key");
                 let full = mac.mac(&packet[..end + 4], &[]);
-                let ok = bool::from(full[..tag_len].ct_eq(tag));
+                let ok = tags_equal(&full[..tag_len], tag);
                 if let (true, true, PacketCipher::Cm(aes)) = (ok, encrypted, cipher) {
                     let iv = cm_iv(&keys.salt, ssrc, u64::from(srtcp_index));
                     aes.apply_keystream(&iv, &mut packet[rtcp::HEADER_LEN..end]);
@@ -1160,6 +1160,16 @@ fn cm_iv(salt: &[u8; 14], ssrc: u32, idx: u64) -> [u8; 16] {
         *b ^= i;
     }
     iv
+}
+
+/// Whether two tags of the same length are equal, in time that does not depend on where they
+/// differ: every byte's difference is folded into one word, branch-free, and only that word
+/// is compared, through `subtle` (whose one optimisation barrier costs one load, where
+/// comparing byte by byte with `subtle` paid one per byte).
+fn tags_equal(a: &[u8], b: &[u8]) -> bool {
+    debug_assert_eq!(a.len(), b.len());
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    bool::from(diff.ct_eq(&0)) && a.len() == b.len()
 }
 
 /// The AES-GCM SRTP IV (RFC 7714 §8.1): `(00 00 || SSRC || ROC || SEQ) XOR salt`.

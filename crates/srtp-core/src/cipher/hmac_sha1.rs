@@ -94,7 +94,8 @@ impl HmacSha1 {
         let whole = msg.len() - msg.len() % BLOCK;
         let mut state = self.inner;
         self.backend.compress(&mut state, &msg[..whole]);
-        let (tail, len) = padded_tail(&msg[whole..], suffix, msg.len());
+        let mut tail = [0u8; 2 * BLOCK];
+        let len = padded_tail(&msg[whole..], suffix, msg.len(), &mut tail);
         self.backend.compress(&mut state, &tail[..len]);
         let mut outer = self.outer;
         self.backend.compress(&mut outer, &outer_block(&state));
@@ -115,9 +116,9 @@ impl HmacSha1 {
 
 /// The last one or two blocks of an inner hash: `rest` (the message's bytes after its whole
 /// blocks), `suffix`, and the padding for a message of `msg_len + suffix.len()` bytes after
-/// the 64-byte key block (FIPS 180-4 §5.1.1). Returns the buffer and how much of it to hash.
-fn padded_tail(rest: &[u8], suffix: &[u8], msg_len: usize) -> ([u8; 2 * BLOCK], usize) {
-    let mut buf = [0u8; 2 * BLOCK];
+/// the 64-byte key block (FIPS 180-4 §5.1.1), written into `buf` (zeroed by the caller).
+/// Returns how much of it to hash.
+fn padded_tail(rest: &[u8], suffix: &[u8], msg_len: usize, buf: &mut [u8; 2 * BLOCK]) -> usize {
     buf[..rest.len()].copy_from_slice(rest);
     let n = rest.len() + suffix.len();
     buf[rest.len()..n].copy_from_slice(suffix);
@@ -125,7 +126,7 @@ fn padded_tail(rest: &[u8], suffix: &[u8], msg_len: usize) -> ([u8; 2 * BLOCK], 
     let len = if n + 9 > BLOCK { 2 * BLOCK } else { BLOCK };
     let bits = (BLOCK + msg_len + suffix.len()) as u64 * 8;
     buf[len - 8..len].copy_from_slice(&bits.to_be_bytes());
-    (buf, len)
+    len
 }
 
 /// The outer hash's only block: the inner digest and its padding (a 20-byte message after
@@ -169,8 +170,12 @@ pub(crate) fn mac_lanes(
         states[i] = job.key.inner;
         let whole = job.msg.len() - job.msg.len() % BLOCK;
         heads[i] = &job.msg[..whole];
-        let (buf, len) = padded_tail(&job.msg[whole..], job.suffix, job.msg.len());
-        tail_bufs[i] = buf;
+        let len = padded_tail(
+            &job.msg[whole..],
+            job.suffix,
+            job.msg.len(),
+            &mut tail_bufs[i],
+        );
         tail_lens[i] = len;
     }
     let tails: [&[u8]; LANES] = core::array::from_fn(|i| &tail_bufs[i][..tail_lens[i]]);
