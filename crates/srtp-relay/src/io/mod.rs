@@ -179,14 +179,54 @@ impl Shared {
     }
 }
 
+/// Raises the open-file limit toward `needed` descriptors: the soft limit up to the hard one,
+/// and, where the process may (root, or `CAP_SYS_RESOURCE`), the hard limit itself up to
+/// `needed` (within the kernel's `fs.nr_open`). Returns the soft limit in force afterwards.
+fn raise_nofile_limit(needed: u64) -> u64 {
+    use rlimit::Resource;
+    if let Ok((_, hard)) = rlimit::getrlimit(Resource::NOFILE) {
+        if hard < needed {
+            let ceiling = std::fs::read_to_string("/proc/sys/fs/nr_open")
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .unwrap_or(hard);
+            let target = needed.min(ceiling);
+            if target > hard {
+                // Refused without the privilege: the soft limit then rises to the old hard one.
+                let _ = rlimit::setrlimit(Resource::NOFILE, target, target);
+            }
+        }
+    }
+    rlimit::increase_nofile_limit(u64::MAX)
+        .ok()
+        .or_else(|| {
+            rlimit::getrlimit(Resource::NOFILE)
+                .ok()
+                .map(|(soft, _)| soft)
+        })
+        .unwrap_or(0)
+}
+
 impl Relay {
-    /// Starts the workers. Raises the open-file limit first: every leg holds one or two
-    /// sockets.
+    /// Starts the workers. Raises the open-file limit first, as far as the media port range
+    /// needs and the process may (every leg holds one or two sockets), and warns when it
+    /// stays below that.
     ///
     /// # Errors
     /// When a worker's poller cannot be created.
     pub fn start(config: RelayConfig) -> Result<Self, RelayError> {
-        let _ = rlimit::increase_nofile_limit(u64::MAX);
+        // One socket per port at most, and some room for everything else.
+        let needed = config.ports.clone().count() as u64 + 1024;
+        let limit = raise_nofile_limit(needed);
+        if limit < needed {
+            tracing::warn!(
+                limit,
+                needed,
+                "the open-file limit is below what the media port range can use: calls will \
+                 fail with no free socket before the ports run out (raise it with `ulimit -n` \
+                 or LimitNOFILE=, or run with CAP_SYS_RESOURCE)"
+            );
+        }
         // RTP on even ports, RTCP on the odd port above.
         let pool = PortPool::with_ports(
             config.ports.clone().filter(|p| p % 2 == 0 && *p < u16::MAX),
@@ -461,4 +501,23 @@ impl Relay {
 /// Events of a call that ended by itself, for the operator.
 fn call_ended(shared: &Shared, relay_id: u64) {
     shared.forget_call(relay_id);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::raise_nofile_limit;
+
+    /// The soft limit never falls and rises to the hard limit (when that is finite); asking
+    /// for more than the hard limit without the privilege to raise it fails nothing.
+    #[test]
+    fn nofile_limit_rises_to_the_hard_limit() {
+        let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).expect("getrlimit");
+        let raised = raise_nofile_limit(16);
+        assert!(raised >= soft.max(16), "soft limit {raised}, was {soft}");
+        if hard < 1 << 24 {
+            assert_eq!(raised, hard);
+        }
+        let after = raise_nofile_limit(hard.saturating_add(1));
+        assert!(after >= raised, "soft limit fell from {raised} to {after}");
+    }
 }
