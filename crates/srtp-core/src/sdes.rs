@@ -178,7 +178,7 @@ impl CryptoAttribute {
     /// [`key_derivation_rate`](Policy::key_derivation_rate). `WSH` is only a hint (§6.3.6): the
     /// replay window is enlarged to it, rounded up to a multiple of 64 and capped at
     /// [`MAX_REPLAY_WINDOW`], but never made smaller than the default of
-    /// [`DEFAULT_REPLAY_WINDOW`](crate::DEFAULT_REPLAY_WINDOW) packets. The other options keep
+    /// [`DEFAULT_REPLAY_WINDOW`] packets. The other options keep
     /// the [`Policy::new`] defaults.
     ///
     /// # Errors

@@ -15,7 +15,7 @@ pub(crate) struct HmacSha1 {
     backend: Backend,
 }
 
-/// One MAC of a batch for [`HmacSha1::mac_lanes`]: the MAC of `msg` followed by `suffix`
+/// One MAC of a batch for [`mac_lanes`]: the MAC of `msg` followed by `suffix`
 /// (at most [`MAX_SUFFIX`] bytes: SRTP's rollover counter) under `key`.
 pub(crate) struct LaneJob<'a> {
     pub(crate) key: &'a HmacSha1,
