@@ -887,6 +887,7 @@ fn batches_on_every_backend_match_libsrtp2() {
                     expect_ok.push(false);
                 }
                 let lens: Vec<usize> = wire.iter().map(Vec::len).collect();
+                let sent = wire.clone();
                 let mut batch: Vec<BatchPacket<'_>> = wire
                     .iter_mut()
                     .zip(&lens)
@@ -899,6 +900,8 @@ fn batches_on_every_backend_match_libsrtp2() {
                         assert_eq!(&b.buf[..b.len], &plains[i][..], "{ctx} batch {size}");
                     } else {
                         assert!(b.result.is_err(), "{ctx} batch {size} packet {i} accepted");
+                        assert_eq!(b.len, lens[i], "{ctx} batch {size} packet {i} length");
+                        assert_eq!(&b.buf[..], &sent[i][..], "{ctx} rejected packet changed");
                     }
                 }
             }

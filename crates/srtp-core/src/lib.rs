@@ -11,8 +11,9 @@
 //! not encrypt RTP header extensions (RFC 6904) or do cryptex (RFC 9335).
 //!
 //! Speed comes from doing each packet in place with keys expanded once, and from the CPU: the
-//! SHA-1 and AES-CTR code is chosen once per session ([`Backend`]: SHA extensions, AVX2,
-//! AES-NI/VAES, or portable Rust), and the batch calls ([`Session::protect_rtp_batch`],
+//! SHA-1 code is chosen once per session ([`Backend`]: SHA extensions, AVX2 or portable Rust),
+//! AES-CTR runs on the CPU's AES instructions (AES-NI, VAES) where it has them, and the batch
+//! calls ([`Session::protect_rtp_batch`],
 //! [`Session::unprotect_rtp_batch`]) compute the HMACs of eight packets at once in AVX2 lanes,
 //! with results identical to the one-packet calls bit for bit.
 //!

@@ -476,10 +476,8 @@ impl Session {
         let mut tag = [0u8; GCM_TAG_LEN];
         tag[..tag_len].copy_from_slice(&packet[tag_at..tag_at + tag_len]);
         let tag = &tag[..tag_len];
-        // Without a key derivation rate every candidate uses the same MAC key: the recovery
-        // tries hash the packet once and finish it per candidate rollover counter.
-        let mut partial = None;
-        let mut tries = 0;
+        // The packet absorbed into the MAC once, for every rollover counter tried.
+        let mut absorbed = None;
 
         let mut accepted = None;
         let mut deferred = None;
@@ -513,16 +511,15 @@ impl Session {
                     Some(mac) => {
                         let full = match premac {
                             Some((r, full)) if r == roc && derived.is_none() => full,
-                            // Recovery tries after the first: hash the packet once more, then
-                            // only the rollover counter per try.
-                            _ if self.kdr.is_none() && tries > 0 => {
-                                let p =
-                                    partial.get_or_insert_with(|| mac.begin(&packet[..body_end]));
-                                mac.finish(p.clone(), &roc.to_be_bytes())
+                            // Without a key derivation rate every try uses the same key: the
+                            // packet is hashed once, then only its end and the counter per try.
+                            _ if self.kdr.is_none() => {
+                                let a =
+                                    absorbed.get_or_insert_with(|| mac.absorb(&packet[..body_end]));
+                                mac.finish(a, &roc.to_be_bytes())
                             }
                             _ => mac.mac(&packet[..body_end], &roc.to_be_bytes()),
                         };
-                        tries += 1;
                         tags_equal(&full[..tag_len], tag)
                     }
                 },
@@ -530,7 +527,7 @@ impl Session {
             if ok {
                 if let (PacketCipher::Cm(aes), true) = (&keys.cipher, self.encrypt_rtp) {
                     let iv = cm_iv(&keys.salt, hdr.ssrc, idx);
-                    if defer && derived.is_none() {
+                    if defer && self.kdr.is_none() {
                         deferred = Some(Decrypt {
                             iv,
                             header: hdr.len,
@@ -833,6 +830,8 @@ impl Session {
     /// Protects up to eight packets: everything but the tags one by one, in order (so the
     /// state moves exactly as packet by packet), then the tags together.
     fn protect_rtp_lanes(&mut self, chunk: &mut [BatchPacket<'_>]) {
+        // The sender's keys must stay the same through the chunk (no key derivation rate).
+        debug_assert!(self.kdr.is_none());
         let mut done = [None; LANES];
         for (p, d) in chunk.iter_mut().zip(&mut done) {
             p.result = match self.protect_rtp_inner(p.buf, p.len, true) {
@@ -889,6 +888,7 @@ impl Session {
         chunk: &[BatchPacket<'_>],
         premacs: &mut [Option<(u32, [u8; 20])>; LANES],
     ) {
+        debug_assert!(self.kdr.is_none());
         let mut found = [None; LANES];
         let mut rocs = [[0u8; 4]; LANES];
         for ((p, f), roc) in chunk.iter().zip(&mut found).zip(&mut rocs) {

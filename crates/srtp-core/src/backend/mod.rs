@@ -8,7 +8,9 @@
 //! here, which check the CPU feature before entering a `#[target_feature]` function.
 //!
 //! AES-CTR has its own fast path here too ([`aes`]): the key schedule expanded once, the
-//! counter blocks encrypted eight (AES-NI) or sixteen (VAES) at a time.
+//! counter blocks encrypted eight (AES-NI) or sixteen (VAES) at a time. It follows the CPU
+//! alone, not the [`Backend`] (which chooses SHA-1 code); the `portable` feature turns it off
+//! with the rest.
 //!
 //! The portable code is always built and is what runs on other CPUs. [`Backend::detect`] picks
 //! the fastest backend the CPU supports; the `portable` cargo feature forces the portable one
@@ -83,8 +85,12 @@ impl Backend {
         })
     }
 
-    /// Whether this CPU can run the backend.
+    /// Whether this CPU can run the backend (with the `portable` feature, only
+    /// [`Backend::Portable`] runs).
     pub fn is_supported(self) -> bool {
+        if cfg!(feature = "portable") {
+            return self == Backend::Portable;
+        }
         match self {
             Backend::Portable => true,
             #[cfg(target_arch = "x86_64")]
@@ -150,6 +156,7 @@ pub(crate) fn compress_lanes(
     heads: &[&[u8]; LANES],
     tails: &[&[u8]; LANES],
 ) {
+    debug_assert!(heads.iter().chain(tails).all(|m| m.len() % BLOCK == 0));
     match backend {
         #[cfg(target_arch = "x86_64")]
         Backend::Avx2 | Backend::ShaExt if x86::has_avx2() => {
@@ -176,6 +183,7 @@ pub(crate) fn hmac_lanes(
     heads: &[&[u8]; LANES],
     tails: &[&[u8]; LANES],
 ) -> [[u32; 5]; LANES] {
+    debug_assert!(heads.iter().chain(tails).all(|m| m.len() % BLOCK == 0));
     #[cfg(target_arch = "x86_64")]
     if matches!(backend, Backend::Avx2 | Backend::ShaExt) && x86::has_avx2() {
         return x86::hmac_lanes_avx2(inner, outer, heads, tails);

@@ -26,13 +26,24 @@ pub(crate) struct LaneJob<'a> {
 /// The longest suffix a [`LaneJob`] may have.
 pub(crate) const MAX_SUFFIX: usize = 8;
 
-/// The MAC of a message whose trailing bytes are still to come: lets the SRTP receiver try
-/// several rollover counters while hashing the packet only once.
+/// A message absorbed up to its last whole block: the inner state and the bytes after it.
+/// Finishing it with several suffixes (the SRTP receiver's rollover-counter candidates) hashes
+/// the message once.
 ///
-/// A per-packet value on the stack, not scrubbed on drop (as in RustCrypto's and libsrtp's
-/// MACs): scrubbing it byte by byte cost a third of a packet's time. The keyed pads, which
-/// live as long as the key, are zeroized.
-pub(crate) struct Partial {
+/// Per-packet values like this one (and the stack copies of the keyed states the MAC
+/// functions make) are not scrubbed (as in RustCrypto's and libsrtp's MACs): scrubbing cost a
+/// third of a packet's time. The keyed states inside [`HmacSha1`], which live as long as the
+/// key, are zeroized when it is dropped.
+pub(crate) struct Absorbed {
+    state: [u32; 5],
+    rest: [u8; BLOCK],
+    rest_len: usize,
+    msg_len: usize,
+}
+
+/// SHA-1 over a message given in pieces of any length (keys longer than a block, and suffixes
+/// longer than [`MAX_SUFFIX`]).
+struct Partial {
     state: [u32; 5],
     tail: [u8; BLOCK],
     tail_len: usize,
@@ -77,35 +88,48 @@ impl HmacSha1 {
         self.backend = backend;
     }
 
-    /// Starts a MAC over a message and absorbs `msg`.
-    pub(crate) fn begin(&self, msg: &[u8]) -> Partial {
-        let mut p = Partial::start(self.inner, BLOCK as u64, self.backend);
-        p.update(msg);
-        p
-    }
-
-    /// The MAC of `msg` followed by `suffix`: the message's whole blocks straight from the
-    /// message, its end, the suffix and the padding from one stack buffer, then the outer
-    /// block; no intermediate copies of the message.
-    pub(crate) fn mac(&self, msg: &[u8], suffix: &[u8]) -> [u8; 20] {
-        if suffix.len() > MAX_SUFFIX {
-            return self.finish(self.begin(msg), suffix);
-        }
+    /// Absorbs `msg`'s whole blocks, straight from the message, into the inner state, and
+    /// keeps the bytes after them for [`finish`](Self::finish).
+    pub(crate) fn absorb(&self, msg: &[u8]) -> Absorbed {
         let whole = msg.len() - msg.len() % BLOCK;
         let mut state = self.inner;
         self.backend.compress(&mut state, &msg[..whole]);
+        let mut rest = [0u8; BLOCK];
+        rest[..msg.len() - whole].copy_from_slice(&msg[whole..]);
+        Absorbed {
+            state,
+            rest,
+            rest_len: msg.len() - whole,
+            msg_len: msg.len(),
+        }
+    }
+
+    /// The MAC of the absorbed message followed by `suffix` (at most [`MAX_SUFFIX`] bytes):
+    /// the message's end, the suffix and the padding from one stack buffer, then the outer
+    /// block. `absorbed` is left as it was, for another suffix.
+    pub(crate) fn finish(&self, absorbed: &Absorbed, suffix: &[u8]) -> [u8; 20] {
+        assert!(
+            suffix.len() <= MAX_SUFFIX,
+            "suffix of {} bytes",
+            suffix.len()
+        );
+        let mut state = absorbed.state;
         let mut tail = [0u8; 2 * BLOCK];
-        let len = padded_tail(&msg[whole..], suffix, msg.len(), &mut tail);
+        let rest = &absorbed.rest[..absorbed.rest_len];
+        let len = padded_tail(rest, suffix, absorbed.msg_len, &mut tail);
         self.backend.compress(&mut state, &tail[..len]);
         let mut outer = self.outer;
         self.backend.compress(&mut outer, &outer_block(&state));
         digest(&outer)
     }
 
-    /// Completes a MAC begun with [`begin`](Self::begin) by absorbing `suffix` (a clone of the
-    /// partial state, so the same partial can be finished several ways).
-    pub(crate) fn finish(&self, partial: Partial, suffix: &[u8]) -> [u8; 20] {
-        let mut p = partial;
+    /// The MAC of `msg` followed by `suffix`.
+    pub(crate) fn mac(&self, msg: &[u8], suffix: &[u8]) -> [u8; 20] {
+        if suffix.len() <= MAX_SUFFIX {
+            return self.finish(&self.absorb(msg), suffix);
+        }
+        let mut p = Partial::start(self.inner, BLOCK as u64, self.backend);
+        p.update(msg);
         p.update(suffix);
         let inner = p.finish_raw();
         let mut o = Partial::start(self.outer, BLOCK as u64, self.backend);
@@ -307,14 +331,34 @@ mod tests {
         }
     }
 
+    /// The fast path (whole blocks in place, one padded tail) against the general one (the
+    /// message fed in pieces), and one absorbed message finished with several suffixes.
     #[test]
     fn every_length_matches_a_straight_computation() {
         let mac = HmacSha1::new(&[7u8; 20], Backend::Portable);
         let data: Vec<u8> = (0..300u32).map(|i| (i * 31 % 251) as u8).collect();
-        for len in 0..data.len() {
-            let one = mac.mac(&data[..len], &[]);
-            let split = mac.finish(mac.begin(&data[..len / 2]), &data[len / 2..len]);
-            assert_eq!(one, split, "length {len}");
+        for len in MAX_SUFFIX + 1..data.len() {
+            let msg = &data[..len];
+            let fast = mac.mac(msg, &[]);
+            // A suffix longer than MAX_SUFFIX takes the general path.
+            assert_eq!(fast, mac.mac(&[], msg), "length {len}");
+            assert_eq!(
+                fast,
+                mac.mac(&msg[..len / 3], &msg[len / 3..]),
+                "length {len}"
+            );
+            let absorbed = mac.absorb(&msg[..len - 4]);
+            for _ in 0..2 {
+                assert_eq!(fast, mac.finish(&absorbed, &msg[len - 4..]), "length {len}");
+            }
+            let other = [0xff; 4];
+            let mut joined = msg[..len - 4].to_vec();
+            joined.extend_from_slice(&other);
+            assert_eq!(
+                mac.finish(&absorbed, &other),
+                mac.mac(&[], &joined),
+                "length {len}"
+            );
         }
     }
 

@@ -17,8 +17,11 @@ fn counter_block(base: u128, counter: u16, i: usize) -> [u8; 16] {
 }
 
 /// Fills `ks` with the keystream blocks from `counter` on with AES-NI and returns how many it
-/// made: up to 8, and `blocks` if fewer are needed. The caller has checked AES-NI.
-pub(super) fn ctr_aesni(
+/// made: up to 8, and `blocks` if fewer are needed.
+///
+/// # Safety
+/// The CPU must have AES-NI.
+pub(super) unsafe fn ctr_aesni(
     key: &AesKey,
     base: u128,
     counter: u16,
@@ -26,7 +29,7 @@ pub(super) fn ctr_aesni(
     ks: &mut [[u8; 16]; WIDE],
 ) -> usize {
     if blocks > 4 {
-        // SAFETY: the caller checked AES-NI (and SSE2, part of x86-64), the only features.
+        // SAFETY: the caller guarantees AES-NI (SSE2 is part of x86-64), the only features.
         unsafe { aesni::<8>(key, base, counter, ks) };
         blocks.min(8)
     } else {
@@ -36,8 +39,11 @@ pub(super) fn ctr_aesni(
     }
 }
 
-/// As [`ctr_aesni`] with VAES: up to 16 blocks. The caller has checked VAES, AVX2 and AES-NI.
-pub(super) fn ctr_vaes(
+/// As [`ctr_aesni`] with VAES: up to 16 blocks.
+///
+/// # Safety
+/// The CPU must have VAES, AVX2 and AES-NI.
+pub(super) unsafe fn ctr_vaes(
     key: &AesKey,
     base: u128,
     counter: u16,
@@ -45,7 +51,7 @@ pub(super) fn ctr_vaes(
     ks: &mut [[u8; 16]; WIDE],
 ) -> usize {
     if blocks >= 12 {
-        // SAFETY: the caller checked VAES, AVX2 and AES-NI, the function's only features.
+        // SAFETY: the caller guarantees VAES, AVX2 and AES-NI, the function's only features.
         unsafe { vaes::<8>(key, base, counter, ks) };
         blocks.min(16)
     } else if blocks > 4 {

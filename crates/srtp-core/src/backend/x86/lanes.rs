@@ -26,24 +26,30 @@ fn block<'a>(head: &'a [u8], tail: &'a [u8], step: usize) -> Option<&'a [u8]> {
     }
 }
 
-/// See [`crate::backend::compress_lanes`]. The caller has checked AVX2 and BMI2.
-pub(super) fn compress(
+/// See [`crate::backend::compress_lanes`].
+///
+/// # Safety
+/// The CPU must have AVX2.
+pub(super) unsafe fn compress(
     states: &mut [[u32; 5]; LANES],
     heads: &[&[u8]; LANES],
     tails: &[&[u8]; LANES],
 ) {
-    // SAFETY: the caller checked that the CPU has AVX2, the function's only target feature.
+    // SAFETY: the caller guarantees AVX2, the function's only target feature.
     unsafe { compress_avx2(states, heads, tails) }
 }
 
-/// See [`crate::backend::hmac_lanes`]. The caller has checked AVX2 and BMI2.
-pub(super) fn hmac(
+/// See [`crate::backend::hmac_lanes`].
+///
+/// # Safety
+/// The CPU must have AVX2.
+pub(super) unsafe fn hmac(
     inner: &[[u32; 5]; LANES],
     outer: &[[u32; 5]; LANES],
     heads: &[&[u8]; LANES],
     tails: &[&[u8]; LANES],
 ) -> [[u32; 5]; LANES] {
-    // SAFETY: the caller checked that the CPU has AVX2, the function's only target feature.
+    // SAFETY: the caller guarantees AVX2, the function's only target feature.
     unsafe { hmac_avx2(inner, outer, heads, tails) }
 }
 

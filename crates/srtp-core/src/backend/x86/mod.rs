@@ -30,7 +30,8 @@ pub(super) fn aes_ctr_aesni(
     ks: &mut [[u8; 16]; AES_WIDE],
 ) -> usize {
     assert!(has_aes_ni(), "callers check AES-NI first");
-    aes::ctr_aesni(key, base, counter, blocks, ks)
+    // SAFETY: AES-NI was just checked, what `aes::ctr_aesni` requires.
+    unsafe { aes::ctr_aesni(key, base, counter, blocks, ks) }
 }
 
 /// As [`aes_ctr_aesni`] with VAES.
@@ -42,7 +43,8 @@ pub(super) fn aes_ctr_vaes(
     ks: &mut [[u8; 16]; AES_WIDE],
 ) -> usize {
     assert!(has_vaes(), "callers check VAES first");
-    aes::ctr_vaes(key, base, counter, blocks, ks)
+    // SAFETY: VAES, AVX2 and AES-NI were just checked, what `aes::ctr_vaes` requires.
+    unsafe { aes::ctr_vaes(key, base, counter, blocks, ks) }
 }
 
 /// AVX2 and BMI2 (Haswell, Zen and later).
@@ -72,7 +74,8 @@ pub(super) fn compress_sha_ext(state: &mut [u32; 5], blocks: &[u8]) {
 /// One message, with the AVX2 message schedule.
 pub(super) fn compress_avx2(state: &mut [u32; 5], blocks: &[u8]) {
     if has_avx2() {
-        schedule::compress(state, blocks);
+        // SAFETY: AVX2 and BMI2 were just detected, what `schedule::compress` requires.
+        unsafe { schedule::compress(state, blocks) };
     } else {
         super::portable::compress(state, blocks);
     }
@@ -85,7 +88,8 @@ pub(super) fn compress_lanes_avx2(
     tails: &[&[u8]; LANES],
 ) {
     if has_avx2() {
-        lanes::compress(states, heads, tails);
+        // SAFETY: AVX2 was just detected, what `lanes::compress` requires.
+        unsafe { lanes::compress(states, heads, tails) };
     } else {
         for ((s, h), t) in states.iter_mut().zip(heads).zip(tails) {
             super::portable::compress(s, h);
@@ -102,5 +106,6 @@ pub(super) fn hmac_lanes_avx2(
     tails: &[&[u8]; LANES],
 ) -> [[u32; 5]; LANES] {
     assert!(has_avx2(), "callers check AVX2 first");
-    lanes::hmac(inner, outer, heads, tails)
+    // SAFETY: AVX2 was just checked, what `lanes::hmac` requires.
+    unsafe { lanes::hmac(inner, outer, heads, tails) }
 }

@@ -46,8 +46,11 @@ type Pair = [Schedule; 2];
 /// `K`, in the halves of `w[j]`.
 type Words = [__m256i; 20];
 
-/// Absorbs the whole blocks of `blocks` into `state`. The caller has checked AVX2 and BMI2.
-pub(super) fn compress(state: &mut [u32; 5], blocks: &[u8]) {
+/// Absorbs the whole blocks of `blocks` into `state`.
+///
+/// # Safety
+/// The CPU must have AVX2 and BMI2 (BMI1 is checked here).
+pub(super) unsafe fn compress(state: &mut [u32; 5], blocks: &[u8]) {
     // Every CPU with BMI2 has BMI1 too, but checking costs next to nothing and keeps the
     // `unsafe` call below independent of that fact.
     if !is_x86_feature_detected!("bmi1") {
@@ -55,8 +58,7 @@ pub(super) fn compress(state: &mut [u32; 5], blocks: &[u8]) {
         return;
     }
     // SAFETY: `compress_avx2` needs AVX2, BMI1 and BMI2 and has no other precondition; the
-    // caller (`super::compress_avx2`) checked AVX2 and BMI2 with `is_x86_feature_detected!`,
-    // and BMI1 is checked just above.
+    // caller guarantees AVX2 and BMI2, and BMI1 is checked just above.
     unsafe { compress_avx2(state, blocks) }
 }
 
@@ -288,7 +290,13 @@ fn rounds<const H: usize>(
 #[cfg(test)]
 mod tests {
     use super::super::super::portable;
-    use super::*;
+    use super::BLOCK;
+
+    /// [`super::compress`] behind the feature check its callers make (the portable code
+    /// where the CPU lacks AVX2 or BMI2).
+    fn compress(state: &mut [u32; 5], blocks: &[u8]) {
+        super::super::compress_avx2(state, blocks);
+    }
 
     /// Whether this CPU can run [`compress`] (as its caller checks).
     fn supported() -> bool {
