@@ -844,7 +844,7 @@ impl Session {
             };
         }
         let keys = &self.keys[self.sender].rtp;
-        // The payloads' keystreams together (AES pipelines across packets), then the tags.
+        // The payloads' keystreams in one pass over the chunk, then the tags.
         if let PacketCipher::Cm(aes) = &keys.cipher {
             let mut jobs: [Option<(&[u8; 16], &mut [u8])>; LANES] = Default::default();
             for ((job, p), d) in jobs.iter_mut().zip(chunk.iter_mut()).zip(&done) {
