@@ -551,9 +551,12 @@ impl Session {
         // Authenticated: now, and only now, update the state.
         let slot = &mut self.keys[slot_i];
         slot.rtp_used += 1;
-        if let (Some(k), Some(n)) = (fresh, self.kdr) {
-            slot.rtp = k;
-            slot.rtp_r = idx >> n;
+        // (Matched one at a time: a tuple would copy the kilobyte of keys even when None.)
+        if let Some(n) = self.kdr {
+            if let Some(k) = fresh {
+                slot.rtp = k;
+                slot.rtp_r = idx >> n;
+            }
         }
         let window = self.replay_window;
         let stream = self.rx.entry(hdr.ssrc, RxStream::default);
@@ -720,9 +723,11 @@ impl Session {
         }
         let slot = &mut self.keys[slot_i];
         slot.rtcp_used += 1;
-        if let (Some(k), Some(n)) = (fresh, self.kdr) {
-            slot.rtcp = k;
-            slot.rtcp_r = u64::from(srtcp_index) >> n;
+        if let Some(n) = self.kdr {
+            if let Some(k) = fresh {
+                slot.rtcp = k;
+                slot.rtcp_r = u64::from(srtcp_index) >> n;
+            }
         }
         let window = self.replay_window;
         let stream = self.rx.entry(ssrc, RxStream::default);
