@@ -140,11 +140,7 @@ impl AesCtr {
             let mut rest = data;
             while !rest.is_empty() {
                 let blocks = rest.len().div_ceil(16);
-                let n = if self.vaes {
-                    super::x86::aes_ctr_vaes(&self.key, base, counter, blocks, &mut ks)
-                } else {
-                    super::x86::aes_ctr_aesni(&self.key, base, counter, blocks, &mut ks)
-                };
+                let n = super::x86::aes_ctr(&self.key, base, counter, blocks, &mut ks, self.vaes);
                 let take = rest.len().min(n * 16);
                 let (now, later) = rest.split_at_mut(take);
                 xor(now, &ks[..n]);

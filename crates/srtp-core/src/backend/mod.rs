@@ -20,6 +20,37 @@
 
 use std::sync::OnceLock;
 
+/// SHA-1's 80 rounds as straight-line code (FIPS 180-4 §6.1.2 step 3): the caller's one-round
+/// macro `$round!(a, b, c, d, e, t)` for `t` in 0..80, the caller's five working variables
+/// changing roles from one round to the next instead of being moved.
+macro_rules! sha1_rounds {
+    ($round:ident, $a:ident, $b:ident, $c:ident, $d:ident, $e:ident) => {
+        sha1_rounds!(@five $round, $a, $b, $c, $d, $e, 0);
+        sha1_rounds!(@five $round, $a, $b, $c, $d, $e, 5);
+        sha1_rounds!(@five $round, $a, $b, $c, $d, $e, 10);
+        sha1_rounds!(@five $round, $a, $b, $c, $d, $e, 15);
+        sha1_rounds!(@five $round, $a, $b, $c, $d, $e, 20);
+        sha1_rounds!(@five $round, $a, $b, $c, $d, $e, 25);
+        sha1_rounds!(@five $round, $a, $b, $c, $d, $e, 30);
+        sha1_rounds!(@five $round, $a, $b, $c, $d, $e, 35);
+        sha1_rounds!(@five $round, $a, $b, $c, $d, $e, 40);
+        sha1_rounds!(@five $round, $a, $b, $c, $d, $e, 45);
+        sha1_rounds!(@five $round, $a, $b, $c, $d, $e, 50);
+        sha1_rounds!(@five $round, $a, $b, $c, $d, $e, 55);
+        sha1_rounds!(@five $round, $a, $b, $c, $d, $e, 60);
+        sha1_rounds!(@five $round, $a, $b, $c, $d, $e, 65);
+        sha1_rounds!(@five $round, $a, $b, $c, $d, $e, 70);
+        sha1_rounds!(@five $round, $a, $b, $c, $d, $e, 75);
+    };
+    (@five $round:ident, $a:ident, $b:ident, $c:ident, $d:ident, $e:ident, $t:expr) => {
+        $round!($a, $b, $c, $d, $e, $t);
+        $round!($e, $a, $b, $c, $d, $t + 1);
+        $round!($d, $e, $a, $b, $c, $t + 2);
+        $round!($c, $d, $e, $a, $b, $t + 3);
+        $round!($b, $c, $d, $e, $a, $t + 4);
+    };
+}
+
 pub(crate) mod aes;
 mod portable;
 #[cfg(target_arch = "x86_64")]

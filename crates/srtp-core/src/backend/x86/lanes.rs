@@ -283,31 +283,7 @@ fn rounds(v: &[__m256i; 5], mut w: [__m256i; 16]) -> [__m256i; 5] {
             $b = rol!($b, 30);
         }};
     }
-    macro_rules! five {
-        ($t:expr) => {
-            round!(a, b, c, d, e, $t);
-            round!(e, a, b, c, d, $t + 1);
-            round!(d, e, a, b, c, $t + 2);
-            round!(c, d, e, a, b, $t + 3);
-            round!(b, c, d, e, a, $t + 4);
-        };
-    }
-    five!(0);
-    five!(5);
-    five!(10);
-    five!(15);
-    five!(20);
-    five!(25);
-    five!(30);
-    five!(35);
-    five!(40);
-    five!(45);
-    five!(50);
-    five!(55);
-    five!(60);
-    five!(65);
-    five!(70);
-    five!(75);
+    sha1_rounds!(round, a, b, c, d, e);
 
     [a, b, c, d, e]
 }

@@ -21,30 +21,25 @@ pub(super) fn has_vaes() -> bool {
     is_x86_feature_detected!("vaes") && is_x86_feature_detected!("avx2") && has_aes_ni()
 }
 
-/// AES-CTR keystream blocks with AES-NI into `ks`; returns how many (see [`aes::ctr_aesni`]).
-pub(super) fn aes_ctr_aesni(
+/// AES-CTR keystream blocks into `ks`, with VAES if `vaes` (else AES-NI); returns how many
+/// (see [`aes::ctr_aesni`] and [`aes::ctr_vaes`]).
+pub(super) fn aes_ctr(
     key: &AesKey,
     base: u128,
     counter: u16,
     blocks: usize,
     ks: &mut [[u8; 16]; AES_WIDE],
+    vaes: bool,
 ) -> usize {
-    assert!(has_aes_ni(), "callers check AES-NI first");
-    // SAFETY: AES-NI was just checked, what `aes::ctr_aesni` requires.
-    unsafe { aes::ctr_aesni(key, base, counter, blocks, ks) }
-}
-
-/// As [`aes_ctr_aesni`] with VAES.
-pub(super) fn aes_ctr_vaes(
-    key: &AesKey,
-    base: u128,
-    counter: u16,
-    blocks: usize,
-    ks: &mut [[u8; 16]; AES_WIDE],
-) -> usize {
-    assert!(has_vaes(), "callers check VAES first");
-    // SAFETY: VAES, AVX2 and AES-NI were just checked, what `aes::ctr_vaes` requires.
-    unsafe { aes::ctr_vaes(key, base, counter, blocks, ks) }
+    if vaes {
+        assert!(has_vaes(), "callers check VAES first");
+        // SAFETY: VAES, AVX2 and AES-NI were just checked, what `aes::ctr_vaes` requires.
+        unsafe { aes::ctr_vaes(key, base, counter, blocks, ks) }
+    } else {
+        assert!(has_aes_ni(), "callers check AES-NI first");
+        // SAFETY: AES-NI was just checked, what `aes::ctr_aesni` requires.
+        unsafe { aes::ctr_aesni(key, base, counter, blocks, ks) }
+    }
 }
 
 /// AVX2 and BMI2 (Haswell, Zen and later).
