@@ -66,17 +66,29 @@ fn round_trip(data: &[u8], protect: Protect, unprotect: Unprotect) {
     }
 }
 
-/// Up to 64 packets (each a length byte and its bytes) through the batch API on every backend
-/// this CPU runs, against the portable backend packet by packet: protect them as RTP, then
-/// unprotect a mix of what protected and the raw bytes (hostile packets among good ones).
-/// Every result, length and byte must match.
+/// Up to 64 packets through the batch API on every backend this CPU runs, against the
+/// portable backend packet by packet: protect them as RTP, then unprotect a mix of what
+/// protected and the raw bytes (hostile packets among good ones). Every result, length and
+/// byte must match, and so must the sessions' state afterwards.
+///
+/// Each packet is a length and its bytes: one length byte below 0xF0, or 0xF0 + the high four
+/// bits and a second byte (up to 4095 bytes, so that packets long enough for the widest AES
+/// and SHA-1 paths are reachable).
 pub fn rtp_batch(data: &[u8]) {
     let Some((_, _, mut rest)) = sessions(data) else {
         return;
     };
     let mut packets = Vec::new();
-    while let Some((&n, tail)) = rest.split_first() {
-        let n = usize::from(n).min(tail.len());
+    while let Some((&n, mut tail)) = rest.split_first() {
+        let mut n = usize::from(n);
+        if n >= 0xF0 {
+            let Some((&low, more)) = tail.split_first() else {
+                break;
+            };
+            n = (n - 0xF0) << 8 | usize::from(low);
+            tail = more;
+        }
+        let n = n.min(tail.len());
         packets.push(&tail[..n]);
         rest = &tail[n..];
         if packets.len() == 64 {
@@ -145,6 +157,20 @@ pub fn rtp_batch(data: &[u8]) {
             })
             .collect();
         rx.unprotect_rtp_batch(&mut batch);
+        assert_eq!(
+            rx.receive_streams(),
+            rx_ref.receive_streams(),
+            "{backend:?}"
+        );
+        assert_eq!(rx.key_usage(), rx_ref.key_usage(), "{backend:?}");
+        assert_eq!(tx.key_usage(), tx_ref.key_usage(), "{backend:?}");
+        for ssrc in rx_ref.receive_ssrcs() {
+            assert_eq!(
+                rx.receive_roc(ssrc),
+                rx_ref.receive_roc(ssrc),
+                "{backend:?}"
+            );
+        }
         for (got, (want, r)) in batch.iter().zip(&want_rx) {
             assert_eq!(got.result.map(|()| got.len), *r, "{backend:?}");
             assert_eq!(&got.buf[..], &want[..], "{backend:?} unprotect");
