@@ -745,7 +745,34 @@ impl Session {
     ///
     /// With HMAC-SHA1 profiles and a [`Backend`] that hashes in vector lanes, the tags of up
     /// to eight packets are computed together, which is where batches are faster than one
-    /// packet at a time.
+    /// packet at a time: hand over what one `recvmmsg` brought in, for instance.
+    ///
+    /// ```
+    /// use srtp_core::{BatchPacket, MasterKey, Policy, Profile, Session, MAX_TRAILER_LEN};
+    ///
+    /// let key = MasterKey::generate(Profile::Aes128CmHmacSha1_80);
+    /// let mut tx = Session::new(&Policy::new(Profile::Aes128CmHmacSha1_80, key.clone()))?;
+    /// let mut rx = Session::new(&Policy::new(Profile::Aes128CmHmacSha1_80, key))?;
+    ///
+    /// // Eight 172-byte G.711 packets, each with room for its trailer.
+    /// let mut bufs = [[0u8; 172 + MAX_TRAILER_LEN]; 8];
+    /// for (seq, b) in bufs.iter_mut().enumerate() {
+    ///     b[0] = 0x80;
+    ///     b[3] = seq as u8;
+    /// }
+    /// let mut batch = bufs.each_mut().map(|b| BatchPacket::new(b, 172));
+    /// tx.protect_rtp_batch(&mut batch);
+    /// assert!(batch.iter().all(|p| p.result.is_ok() && p.len == 172 + 10));
+    ///
+    /// // The receiver's side: one packet forged on the way fails alone.
+    /// batch[3].buf[20] ^= 1;
+    /// rx.unprotect_rtp_batch(&mut batch);
+    /// for (i, p) in batch.iter().enumerate() {
+    ///     assert_eq!(p.result.is_ok(), i != 3);
+    /// }
+    /// assert_eq!(batch[0].len, 172);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn protect_rtp_batch(&mut self, batch: &mut [BatchPacket<'_>]) {
         let min = self.rtp_lanes();
         for chunk in batch.chunks_mut(LANES) {
