@@ -160,7 +160,6 @@ pub struct Rtpengine {
     sock: UdpSocket,
     pid: u32,
     media: Media,
-    cookie: u64,
     calls: Vec<String>,
 }
 
@@ -174,7 +173,6 @@ impl Rtpengine {
             sock,
             pid,
             media,
-            cookie: 0,
             calls: Vec::new(),
         };
         let r = t.command(&[("command", "ping")])?;
@@ -185,9 +183,11 @@ impl Rtpengine {
     }
 
     fn command(&mut self, items: &[(&str, &str)]) -> Result<BTreeMap<String, String>> {
-        // rtpengine caches replies by cookie: make them unique across runs.
-        self.cookie += 1;
-        let mut msg = format!("{}-{} ", std::process::id(), self.cookie).into_bytes();
+        // rtpengine caches replies by cookie: make them unique across runs and across the
+        // targets one run creates one after another.
+        static COOKIE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let cookie = COOKIE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut msg = format!("{}-{cookie} ", std::process::id()).into_bytes();
         let dict: BTreeMap<&str, &str> = items.iter().copied().collect();
         msg.push(b'd');
         for (k, v) in dict {
