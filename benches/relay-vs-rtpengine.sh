@@ -2,8 +2,9 @@
 # srtp-relay against rtpengine under the same load, in one run. Every relay gets one worker
 # pinned to core 0; the load generator runs on core 1; 172-byte packets at 50 packets/s per
 # call, one direction. Rows: the floor (a trivial forwarder: one socket per call, epoll, no
-# parsing or crypto), srtp-relay in the load generator's process (library), srtp-relay serve
-# (its own process, driven over ng exactly as rtpengine is) and rtpengine. Then, unless
+# parsing or crypto), srtp-relay in the load generator's process (library; on io_uring, its
+# default, and on epoll), srtp-relay serve (its own process, driven over ng exactly as
+# rtpengine is) and rtpengine. Then, unless
 # MAX_RATE=0, the highest sustained SRTP->RTP rate of srtp-relay (one worker) and of rtpengine
 # (one thread): calls ramp up a quarter a step from RAMP_FROM (600) until a step loses more
 # than 0.01%, its median latency passes 1 ms (the relay fell behind) or the load generator
@@ -49,6 +50,7 @@ echo "$out" | head -2
 echo "$out" | tail -n +3
 for media in rtp-rtp srtp-rtp srtp-srtp; do
   run --target srtp-relay --media "$media" | tail -n +3
+  SRTP_RELAY_IO=epoll run --target srtp-relay --media "$media" | tail -n +3
   run --target rtpengine --ng 127.0.0.1:2224 --rtpengine-pid "$relay" --media "$media" | tail -n +3
   run --target rtpengine --ng 127.0.0.1:2223 --rtpengine-pid "$rtpe" --media "$media" | tail -n +3
 done

@@ -78,7 +78,10 @@ impl InProcess {
 
 impl Target for InProcess {
     fn name(&self) -> String {
-        "srtp-relay".into()
+        match &self.relay {
+            Some(r) => format!("srtp-relay ({})", r.io_driver().name()),
+            None => "srtp-relay".into(),
+        }
     }
 
     fn create(

@@ -24,7 +24,7 @@ use serde::Deserialize;
 
 use crate::control::roles::Role;
 use crate::engine::EngineConfig;
-use crate::io::RelayConfig;
+use crate::io::{IoDriver, RelayConfig};
 
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +85,9 @@ pub struct MediaConfig {
     pub port_max: u16,
     /// Worker threads; 0 means one per core. Default 0.
     pub workers: usize,
+    /// How workers receive and send: `auto` (io_uring where the kernel has it, else epoll),
+    /// `uring` or `epoll`. Default `auto`.
+    pub io: String,
     /// Seconds without packets before a leg's call ends. Default 60.
     pub inactivity_secs: u64,
     /// Seconds a freed port rests before reuse. Default 10.
@@ -99,6 +102,7 @@ impl Default for MediaConfig {
             port_min: 30000,
             port_max: 39999,
             workers: 0,
+            io: "auto".into(),
             inactivity_secs: 60,
             port_guard_secs: 10,
         }
@@ -263,6 +267,9 @@ impl Config {
         if m.port_min < 1024 {
             return invalid("media.port_min", "a port of 1024 or above");
         }
+        if IoDriver::from_name(&m.io).is_none() {
+            return invalid("media.io", "one of auto, uring, epoll");
+        }
         if m.inactivity_secs == 0 {
             return invalid("media.inactivity_secs", "at least 1 second");
         }
@@ -309,6 +316,7 @@ impl Config {
             bind: m.bind,
             ports: m.port_min..=m.port_max,
             port_guard: Duration::from_secs(m.port_guard_secs),
+            io: IoDriver::from_name(&m.io).unwrap_or_default(),
             engine: EngineConfig {
                 inactivity: Duration::from_secs(m.inactivity_secs),
                 ..EngineConfig::default()
@@ -350,6 +358,19 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "`media.port_min`: expected a port not above media.port_max"
+        );
+    }
+
+    #[test]
+    fn io_driver_is_named_or_refused() {
+        let c = Config::from_toml_str("[media]\nio = \"epoll\"\n").unwrap();
+        assert_eq!(c.relay_config().io, IoDriver::Epoll);
+        let c = Config::from_toml_str("").unwrap();
+        assert_eq!(c.relay_config().io, IoDriver::Auto);
+        let e = Config::from_toml_str("[media]\nio = \"kqueue\"\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`media.io`: expected one of auto, uring, epoll"
         );
     }
 

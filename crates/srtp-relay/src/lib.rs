@@ -4,7 +4,7 @@
 //! - [`engine`]: the sans-IO core. Packets and time in; transmits, events and deadlines out.
 //!   No sockets, no clock, no threads.
 //! - [`io`]: the only part that owns sockets and threads: workers that feed the engine.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod config;

@@ -96,6 +96,9 @@ struct ServeArgs {
     /// Worker threads (0: one per core).
     #[arg(long)]
     workers: Option<usize>,
+    /// How workers receive and send: auto, uring or epoll.
+    #[arg(long)]
+    io: Option<String>,
     /// Log format.
     #[arg(long, value_enum)]
     log_format: Option<LogFormat>,
@@ -235,6 +238,9 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if let Some(w) = args.workers {
         config.media.workers = w;
+    }
+    if let Some(io) = &args.io {
+        config.media.io = io.clone();
     }
     if let Some(f) = args.log_format {
         config.log.format = f;

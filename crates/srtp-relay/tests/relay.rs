@@ -9,7 +9,7 @@ use srtp_core::{MasterKey, Policy, Profile, Session, MAX_TRAILER_LEN};
 use srtp_relay::engine::{
     EncryptionLevel, EngineConfig, Latching, LegUpdate, Mode, Security, SrtpMode,
 };
-use srtp_relay::io::{CallRequest, LegRequest, Relay, RelayConfig, RelayError};
+use srtp_relay::io::{CallRequest, CreatedCall, LegRequest, Relay, RelayConfig, RelayError};
 
 fn relay(ports: std::ops::RangeInclusive<u16>) -> Relay {
     Relay::start(RelayConfig {
@@ -100,6 +100,36 @@ fn leg(security: Security, remote: Option<SocketAddr>, rtcp_mux: bool) -> LegReq
     l.remote = remote;
     l.rtcp_mux = rtcp_mux;
     l
+}
+
+/// A plain pass-through call (no keys) whose leg 1 sends to `to`; leg 0 latches.
+fn plain_pass_through(relay: &Relay, to: SocketAddr, mux_out: bool) -> CreatedCall {
+    relay
+        .create_call(CallRequest {
+            mode: Mode::PassThrough { verify: false },
+            legs: [
+                leg(Security::Plain, None, true),
+                leg(Security::Plain, Some(to), mux_out),
+            ],
+        })
+        .unwrap()
+}
+
+/// A bridge call: `client` (SRTP, rtcp-mux) on leg 0, the plain gateway leg 1 as given.
+fn bridge(relay: &Relay, client: &Peer, gateway_leg: LegRequest) -> CreatedCall {
+    relay
+        .create_call(CallRequest {
+            mode: Mode::Bridge {
+                level: EncryptionLevel::SupportEncryption,
+                gateway: SrtpMode::NotSupported,
+                gateway_tls: false,
+            },
+            legs: [
+                leg(client.security(), Some(client.addr()), true),
+                gateway_leg,
+            ],
+        })
+        .unwrap()
 }
 
 #[test]
@@ -216,16 +246,7 @@ fn bridge_and_pass_through_on_real_sockets() {
     let gateway = socket();
     let mut gw_leg = leg(Security::Plain, Some(gateway.local_addr().unwrap()), false);
     gw_leg.latching = Latching::Strict;
-    let call = relay
-        .create_call(CallRequest {
-            mode: Mode::Bridge {
-                level: EncryptionLevel::SupportEncryption,
-                gateway: SrtpMode::NotSupported,
-                gateway_tls: false,
-            },
-            legs: [leg(client.security(), Some(client.addr()), true), gw_leg],
-        })
-        .unwrap();
+    let call = bridge(&relay, &client, gw_leg);
     let plain = rtp(1, 0xc);
     client
         .sock
@@ -252,15 +273,7 @@ fn bridge_and_pass_through_on_real_sockets() {
 
     // Pass-through without keys: bytes forwarded untouched.
     let (x, y) = (socket(), socket());
-    let pt = relay
-        .create_call(CallRequest {
-            mode: Mode::PassThrough { verify: false },
-            legs: [
-                leg(Security::Plain, None, true),
-                leg(Security::Plain, Some(y.local_addr().unwrap()), true),
-            ],
-        })
-        .unwrap();
+    let pt = plain_pass_through(&relay, y.local_addr().unwrap(), true);
     let opaque = protect(&mut client.tx, &rtp(9, 0xe), false);
     x.send_to(&opaque, pt.legs[0].rtp).unwrap();
     assert_eq!(recv(&y).unwrap(), opaque);
@@ -297,4 +310,85 @@ fn inactivity_ends_calls_and_frees_ports() {
         Err(RelayError::UnknownCall(_))
     ));
     relay.shutdown();
+}
+
+/// Both I/O drivers, chosen explicitly (the other tests run on the default, and CI runs the
+/// whole suite once more with `SRTP_RELAY_IO=epoll`): datagrams of every size relayed byte
+/// for byte, SRTP bridged, an oversize datagram counted as malformed and never relayed, IPv6,
+/// and sockets closed and reused as calls come and go. io_uring must start on the machines
+/// this runs on (Linux 6.0 or later): a relay that fell back to epoll fails here.
+#[test]
+fn every_io_driver_relays_the_same() {
+    use srtp_relay::io::IoDriver;
+    for (driver, ports) in [
+        (IoDriver::Epoll, 41400..=41499),
+        (IoDriver::Uring, 41500..=41599),
+    ] {
+        let relay = Relay::start(RelayConfig {
+            ports,
+            workers: 2,
+            io: driver,
+            ..RelayConfig::default()
+        })
+        .unwrap_or_else(|e| panic!("{driver:?}: {e}"));
+        assert_eq!(relay.io_driver(), driver);
+        for round in 0..3u8 {
+            let (x, y) = (socket(), socket());
+            let call = plain_pass_through(&relay, y.local_addr().unwrap(), round % 2 == 0);
+            for len in (12..=2048).step_by(97).chain([2048]) {
+                let mut p = rtp(len as u16, 0xabc);
+                p.resize(len, round ^ len as u8);
+                x.send_to(&p, call.legs[0].rtp).unwrap();
+                let mut buf = [0u8; 4096];
+                let n = y
+                    .recv(&mut buf)
+                    .unwrap_or_else(|e| panic!("{driver:?} {len}: {e}"));
+                assert_eq!(&buf[..n], &p[..], "{driver:?}, {len} bytes");
+            }
+            // Longer than any datagram relayed: dropped as malformed, whatever it holds.
+            let mut big = rtp(1, 0xabc);
+            big.resize(3000, 7);
+            x.send_to(&big, call.legs[0].rtp).unwrap();
+            x.send_to(&rtp(2, 0xabc), call.legs[0].rtp).unwrap();
+            assert_eq!(recv(&y).unwrap(), rtp(2, 0xabc), "{driver:?}");
+            let stats = relay.delete_call(call.id).unwrap();
+            assert_eq!(stats[0].counters.drops.malformed, 1, "{driver:?}");
+        }
+
+        // SRTP bridged to RTP, both ways.
+        let mut client = Peer::new(Profile::Aes128CmHmacSha1_80, 40);
+        let gateway = socket();
+        let gateway_leg = leg(Security::Plain, Some(gateway.local_addr().unwrap()), true);
+        let call = bridge(&relay, &client, gateway_leg);
+        for seq in 0..50 {
+            let plain = rtp(seq, 0x77);
+            let wire = protect(&mut client.tx, &plain, false);
+            client.sock.send_to(&wire, call.legs[0].rtp).unwrap();
+            assert_eq!(recv(&gateway).unwrap(), plain, "{driver:?}");
+            gateway.send_to(&plain, call.legs[1].rtp).unwrap();
+            let mut got = recv(&client.sock).unwrap();
+            assert_eq!(client.rx.unprotect_rtp(&mut got).unwrap(), &plain[..]);
+        }
+        relay.shutdown();
+
+        // IPv6 on ::1.
+        let relay = Relay::start(RelayConfig {
+            bind: "::1".parse().unwrap(),
+            ports: 41600..=41699,
+            workers: 1,
+            io: driver,
+            ..RelayConfig::default()
+        })
+        .unwrap();
+        let (x, y) = (
+            UdpSocket::bind("[::1]:0").unwrap(),
+            UdpSocket::bind("[::1]:0").unwrap(),
+        );
+        y.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let call = plain_pass_through(&relay, y.local_addr().unwrap(), true);
+        x.send_to(&rtp(5, 6), call.legs[0].rtp).unwrap();
+        assert_eq!(recv(&y).unwrap(), rtp(5, 6), "{driver:?} over IPv6");
+        relay.shutdown();
+    }
 }

@@ -20,6 +20,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(target_os = "linux")]
+mod uring;
 mod worker;
 
 use std::collections::HashMap;
@@ -34,6 +36,7 @@ use crate::engine::{
     MediaDirection, Mode, PortPool, Security, SocketId, DEFAULT_PORT_GUARD,
 };
 use crate::EngineError;
+pub use worker::IoDriver;
 use worker::{Command, Worker};
 
 /// Relay settings.
@@ -50,6 +53,10 @@ pub struct RelayConfig {
     pub port_guard: Duration,
     /// Engine settings (timeouts).
     pub engine: EngineConfig,
+    /// How workers receive and send: io_uring where the kernel has it (the default, `Auto`),
+    /// or epoll. The environment variable `SRTP_RELAY_IO` (`auto`, `epoll`, `uring`)
+    /// overrides `Auto`, for tests and benchmarks.
+    pub io: IoDriver,
 }
 
 impl Default for RelayConfig {
@@ -60,6 +67,7 @@ impl Default for RelayConfig {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             port_guard: DEFAULT_PORT_GUARD,
             engine: EngineConfig::default(),
+            io: IoDriver::Auto,
         }
     }
 }
@@ -236,9 +244,22 @@ impl Relay {
             ports: Mutex::new(pool),
             calls: Mutex::new(HashMap::new()),
         });
+        let driver = match (config.io, std::env::var("SRTP_RELAY_IO")) {
+            (IoDriver::Auto, Ok(name)) => IoDriver::from_name(&name).ok_or_else(|| {
+                RelayError::Io(std::io::Error::other(format!(
+                    "SRTP_RELAY_IO={name}: expected auto, epoll or uring"
+                )))
+            })?,
+            (d, _) => d,
+        };
         let workers = (0..config.workers.max(1))
-            .map(|i| Worker::spawn(i, config.engine.clone(), Arc::clone(&shared)))
+            .map(|i| Worker::spawn(i, driver, config.engine.clone(), Arc::clone(&shared)))
             .collect::<Result<Vec<_>, _>>()?;
+        tracing::debug!(
+            workers = workers.len(),
+            io = workers[0].driver().name(),
+            "relay workers started"
+        );
         Ok(Self {
             config,
             workers,
@@ -247,6 +268,11 @@ impl Relay {
             next_socket: AtomicU64::new(1),
             shared,
         })
+    }
+
+    /// The driver the workers run (`Auto` resolved: io_uring or epoll).
+    pub fn io_driver(&self) -> IoDriver {
+        self.workers[0].driver()
     }
 
     /// Creates a call: allocates and binds its ports, and starts relaying on one worker.
