@@ -59,8 +59,11 @@ if [ "${MAX_RATE:-1}" != 0 ]; then
   ramp() { target/release/srtp-loadgen --find-max --calls "${RAMP_FROM:-600}" --duration 4 \
     --media srtp-rtp "$@" 2>/dev/null; }
   echo
-  echo "Highest sustained SRTP->RTP rate, srtp-relay (one worker):"
+  echo "Highest sustained SRTP->RTP rate, srtp-relay (one worker, io_uring):"
   ramp --target srtp-relay
+  echo
+  echo "Highest sustained SRTP->RTP rate, srtp-relay (one worker, epoll):"
+  SRTP_RELAY_IO=epoll ramp --target srtp-relay
   echo
   echo "Highest sustained SRTP->RTP rate, rtpengine (one thread):"
   ramp --target rtpengine --ng 127.0.0.1:2223 --rtpengine-pid "$rtpe"

@@ -229,9 +229,10 @@ impl Summary {
         None
     }
 
-    /// Whether the load generator kept to its schedule (within 1%).
+    /// Whether the load generator kept to its schedule: within 5%, so that a stall of the
+    /// shared machine in the middle of a run does not count as the load generator's limit.
     fn on_schedule(&self) -> bool {
-        self.offered_rate() >= 0.99 * self.nominal_rate() as f64
+        self.offered_rate() >= 0.95 * self.nominal_rate() as f64
     }
 
     fn loss(&self) -> f64 {
