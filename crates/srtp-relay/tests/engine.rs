@@ -117,11 +117,15 @@ impl Net {
         Some((t.socket, t.destination, buf[..t.len].to_vec()))
     }
 
+    /// Moves the clock on by `d`, stopping at every deadline the engine asks for.
     fn advance(&mut self, d: Duration) {
         let end = self.now + d;
-        while self.now < end {
-            self.now += Duration::from_millis(500);
+        loop {
+            self.now = self.now.max(self.engine.poll_timeout().min(end));
             self.engine.handle_timeout(self.now);
+            if self.now >= end {
+                break;
+            }
         }
     }
 }
@@ -338,9 +342,11 @@ fn bridge_converts_srtp_to_rtp_and_keeps_rtcp_alive() {
         1
     );
 
-    // The gateway sends no RTCP: the bridge sends its own SRTCP receiver reports, every 5 s.
-    let mut reports = 0;
-    for second in 0..12u16 {
+    // The gateway sends no RTCP: the bridge sends its own SRTCP receiver reports, the first
+    // within 5 s of the call's start and then every 5 s.
+    let start = net.now;
+    let mut reports = Vec::new();
+    for second in 0..16u16 {
         net.advance(Duration::from_secs(1));
         // keep both legs active
         let _ = net.send(1, A, &client.protect(&rtp(100 + second, 0xa)));
@@ -355,10 +361,74 @@ fn bridge_converts_srtp_to_rtp_and_keeps_rtcp_alive() {
                 &0xbu32.to_be_bytes(),
                 "sent as the gateway's SSRC"
             );
-            reports += 1;
+            reports.push(net.now);
         }
     }
-    assert_eq!(reports, 2, "one every 5 s over 12 s");
+    assert!(reports.len() >= 3, "{} reports in 16 s", reports.len());
+    assert!(reports[0] - start <= Duration::from_secs(5));
+    for pair in reports.windows(2) {
+        // Reports are seen at the next whole second of this loop: 5 s apart, give or take it.
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap <= Duration::from_secs(6) && gap >= Duration::from_secs(4),
+            "{gap:?}"
+        );
+    }
+    // RTCP from the gateway goes to the client and postpones the bridge's own.
+    let before = reports.len();
+    for second in 0..8u16 {
+        net.advance(Duration::from_secs(1));
+        let _ = net.send(1, A, &client.protect(&rtp(200 + second, 0xa)));
+        let (_, dest, _) = net.send(2, B, &rtcp(0xb)).unwrap();
+        assert_eq!(dest, addr(A));
+        while net.engine.poll_transmit().is_some() {
+            reports.push(net.now);
+        }
+    }
+    assert_eq!(
+        reports.len(),
+        before,
+        "none while the gateway sends its own"
+    );
+}
+
+/// Bridges set up together send their own RTCP spread over the interval, not in one burst:
+/// a worker with thousands of calls never stalls to send thousands of reports at once.
+#[test]
+fn bridge_reports_of_calls_set_up_together_are_spread() {
+    let mut net = Net::new();
+    let client = endpoint(Profile::Aes128CmHmacSha1_80, 1);
+    for i in 0..1000u32 {
+        net.engine
+            .create_call(
+                CallSpec {
+                    mode: Mode::Bridge {
+                        level: EncryptionLevel::SupportEncryption,
+                        gateway: SrtpMode::NotSupported,
+                        gateway_tls: true,
+                    },
+                    legs: [
+                        leg(10 + 2 * i, Some(A), client.security()),
+                        leg(11 + 2 * i, Some(B), Security::Plain),
+                    ],
+                },
+                net.now,
+            )
+            .unwrap();
+    }
+    // Over 5 s, in 100 ms slices: every call reports once, no slice carries more than a few
+    // percent of them (evenly spread over 3.75 s would be 2.7% a slice).
+    let mut per_slice = Vec::new();
+    for _ in 0..50 {
+        net.advance(Duration::from_millis(100));
+        let mut n = 0;
+        while net.engine.poll_transmit().is_some() {
+            n += 1;
+        }
+        per_slice.push(n);
+    }
+    assert_eq!(per_slice.iter().sum::<u32>(), 1000, "{per_slice:?}");
+    assert!(per_slice.iter().all(|&n| n <= 50), "{per_slice:?}");
 }
 
 #[test]

@@ -23,7 +23,8 @@ mod policy;
 mod ports;
 mod stats;
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -162,6 +163,10 @@ pub struct Engine {
     transmits: VecDeque<OwnedTransmit>,
     next_id: u64,
     next_sweep: Instant,
+    /// When each bridge next sends its own RTCP (earliest first). One entry per bridge, checked
+    /// against the bridge's own deadline when it comes up, so that RTCP the gateway sent in
+    /// the meantime only postpones it, and a call that ended is dropped then.
+    bridge_timers: BinaryHeap<Reverse<(Instant, CallId)>>,
     /// Counters of calls that ended, so process totals survive them.
     retired: Counters,
     /// Datagrams on sockets that belong to no call.
@@ -180,16 +185,22 @@ struct Call {
 
 #[derive(Debug)]
 struct BridgeRtcp {
-    last_sent: Instant,
+    /// When the bridge sends its own RTCP unless RTCP went toward the client before.
+    due: Instant,
     ssrc: u32,
 }
 
 impl BridgeRtcp {
     /// Bridge RTCP state for call `id`, its SSRC (until the gateway's is known) derived from
-    /// the id.
-    fn new(id: CallId, last_sent: Instant) -> Self {
+    /// the id. The first report is due between a quarter of `interval` and `interval` after
+    /// `now`, at a point set by the id: calls set up together (a burst of call set-ups, a
+    /// restart) then send their reports spread over the interval instead of all at once
+    /// (RFC 3550 §6.3 randomises RTCP intervals for the same reason).
+    fn new(id: CallId, now: Instant, interval: Duration) -> Self {
+        let spread = id.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40; // 24 bits
+        let first = interval / 4 + interval * 3 / 4 * spread as u32 / (1 << 24);
         Self {
-            last_sent,
+            due: now + first,
             ssrc: 0x5352_0000 ^ (id.0 as u32).wrapping_mul(0x9E37_79B9),
         }
     }
@@ -240,6 +251,7 @@ impl Engine {
     pub fn new(config: EngineConfig, now: Instant) -> Self {
         Self {
             next_sweep: now + config.sweep_interval,
+            bridge_timers: BinaryHeap::new(),
             config,
             calls: HashMap::new(),
             sockets: HashMap::new(),
@@ -304,7 +316,11 @@ impl Engine {
                 self.sockets.insert(s, (id, i, Channel::Rtcp));
             }
         }
-        let bridge = matches!(spec.mode, Mode::Bridge { .. }).then(|| BridgeRtcp::new(id, now));
+        let bridge = matches!(spec.mode, Mode::Bridge { .. }).then(|| {
+            let b = BridgeRtcp::new(id, now, self.config.bridge_rtcp_interval);
+            self.bridge_timers.push(Reverse((b.due, id)));
+            b
+        });
         self.calls.insert(
             id,
             Call {
@@ -417,7 +433,13 @@ impl Engine {
         let crypto = crypto_for(&security, mode, leg)?;
         call.legs[leg].crypto = crypto;
         if matches!(mode, Mode::Bridge { .. }) && call.bridge.is_none() {
-            call.bridge = Some(BridgeRtcp::new(id, call.legs[0].last_activity));
+            let b = BridgeRtcp::new(
+                id,
+                call.legs[0].last_activity,
+                self.config.bridge_rtcp_interval,
+            );
+            self.bridge_timers.push(Reverse((b.due, id)));
+            call.bridge = Some(b);
         } else if !matches!(mode, Mode::Bridge { .. }) {
             call.bridge = None;
         }
@@ -607,7 +629,7 @@ impl Engine {
         b.counters.bytes_out += out_len as u64;
         if rtcp && i == 1 {
             if let Some(br) = call.bridge.as_mut() {
-                br.last_sent = now;
+                br.due = now + self.config.bridge_rtcp_interval;
             }
         }
         Some(Transmit {
@@ -619,11 +641,41 @@ impl Engine {
 
     /// The next time [`handle_timeout`](Self::handle_timeout) has work.
     pub fn poll_timeout(&self) -> Instant {
-        self.next_sweep
+        match self.bridge_timers.peek() {
+            Some(Reverse((due, _))) => self.next_sweep.min(*due),
+            None => self.next_sweep,
+        }
     }
 
-    /// Runs the timers due at `now`: ends inactive calls, sends the bridges' own RTCP.
+    /// Runs the timers due at `now`: sends the bridges' own RTCP, ends inactive calls.
     pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&Reverse((due, id))) = self.bridge_timers.peek() {
+            if due > now {
+                break;
+            }
+            self.bridge_timers.pop();
+            let interval = self.config.bridge_rtcp_interval;
+            let Some(call) = self.calls.get_mut(&id) else {
+                continue; // ended
+            };
+            let Some(br) = call.bridge.as_mut() else {
+                continue; // no longer a bridge
+            };
+            if br.due > now {
+                // RTCP went toward the client since: wait until it has been quiet as long.
+                self.bridge_timers.push(Reverse((br.due, id)));
+                continue;
+            }
+            br.due = now + interval;
+            self.bridge_timers.push(Reverse((br.due, id)));
+            let ssrc = call.legs[1].last_ssrc.unwrap_or(br.ssrc);
+            let client = &mut call.legs[0];
+            if let Some(t) = bridge_receiver_report(client, ssrc) {
+                client.counters.packets_out += 1;
+                client.counters.bytes_out += t.data.len() as u64;
+                self.transmits.push_back(t);
+            }
+        }
         if now < self.next_sweep {
             return;
         }
@@ -634,19 +686,6 @@ impl Engine {
                 now.saturating_duration_since(call.legs[l].last_activity) >= self.config.inactivity
             }) {
                 ended.push((id, leg));
-                continue;
-            }
-            if let Some(br) = call.bridge.as_mut() {
-                if now.saturating_duration_since(br.last_sent) >= self.config.bridge_rtcp_interval {
-                    br.last_sent = now;
-                    let ssrc = call.legs[1].last_ssrc.unwrap_or(br.ssrc);
-                    let client = &mut call.legs[0];
-                    if let Some(t) = bridge_receiver_report(client, ssrc) {
-                        client.counters.packets_out += 1;
-                        client.counters.bytes_out += t.data.len() as u64;
-                        self.transmits.push_back(t);
-                    }
-                }
             }
         }
         for (id, leg) in ended {
