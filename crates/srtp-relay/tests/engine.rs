@@ -130,6 +130,13 @@ impl Net {
     }
 }
 
+/// The mediation bridge under SupportEncryption toward a gateway without SRTP (over TLS).
+const OPEN_BRIDGE: Mode = Mode::Bridge {
+    level: EncryptionLevel::SupportEncryption,
+    gateway: SrtpMode::NotSupported,
+    gateway_tls: true,
+};
+
 fn leg(rtp: u32, remote: Option<&str>, security: Security) -> LegSpec {
     let mut l = LegSpec::new(SocketId(rtp), security);
     l.remote = remote.map(addr);
@@ -311,11 +318,7 @@ fn bridge_converts_srtp_to_rtp_and_keeps_rtcp_alive() {
         .engine
         .create_call(
             CallSpec {
-                mode: Mode::Bridge {
-                    level: EncryptionLevel::SupportEncryption,
-                    gateway: SrtpMode::NotSupported,
-                    gateway_tls: true,
-                },
+                mode: OPEN_BRIDGE,
                 legs: [leg(1, Some(A), client.security()), gw],
             },
             net.now,
@@ -402,11 +405,7 @@ fn bridge_reports_of_calls_set_up_together_are_spread() {
         net.engine
             .create_call(
                 CallSpec {
-                    mode: Mode::Bridge {
-                        level: EncryptionLevel::SupportEncryption,
-                        gateway: SrtpMode::NotSupported,
-                        gateway_tls: true,
-                    },
+                    mode: OPEN_BRIDGE,
                     legs: [
                         leg(10 + 2 * i, Some(A), client.security()),
                         leg(11 + 2 * i, Some(B), Security::Plain),
