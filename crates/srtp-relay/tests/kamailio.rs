@@ -19,19 +19,37 @@ use media::{require, samples, similarity_within, source, workdir};
 const SIP: u16 = 25060;
 const NG: u16 = 25223;
 
+/// Starts `c` in a process group of its own (kamailio forks its workers), logging to `log`.
 fn spawn(mut c: Command, log: &Path) -> Child {
+    use std::os::unix::process::CommandExt;
     let f = std::fs::File::create(log).unwrap();
     c.stdout(Stdio::from(f.try_clone().unwrap()))
-        .stderr(Stdio::from(f));
+        .stderr(Stdio::from(f))
+        .process_group(0);
     c.spawn().unwrap()
 }
 
+/// Processes ended with their whole process group when the test ends, however it ends:
+/// SIGTERM first (kamailio stops its workers), SIGKILL after two seconds.
 struct Killed(Vec<Child>);
 
 impl Drop for Killed {
     fn drop(&mut self) {
+        let group = |signal: &str, c: &Child| {
+            let _ = Command::new("kill")
+                .args([signal, "--", &format!("-{}", c.id())])
+                .stderr(Stdio::null())
+                .status();
+        };
+        for c in &self.0 {
+            group("-TERM", c);
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
         for c in &mut self.0 {
-            let _ = c.kill();
+            while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            group("-KILL", c);
             let _ = c.wait();
         }
     }

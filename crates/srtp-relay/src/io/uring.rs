@@ -8,19 +8,19 @@
 //!   worker provides (one group, [`BUFFERS`] buffers, registered once), writes the source
 //!   address and the datagram into it, and posts a completion naming the buffer.
 //! - **Send.** The engine transforms the datagram where it landed (each buffer has the
-//!   engine's tail room past the largest datagram), and the worker queues a `sendmsg` from
-//!   that same buffer ([`opcode::SendMsg`], `MSG_DONTWAIT`: a full socket drops the datagram,
-//!   as with epoll). The buffer goes back to the ring when the send completes, or at once when
+//!   engine's tail room past the largest datagram), and the worker queues a send to the
+//!   destination from that same buffer ([`opcode::Send`] with an address, `MSG_DONTWAIT`: a
+//!   full socket drops the datagram, as with epoll). The buffer goes back to the ring when the send completes, or at once when
 //!   the engine drops the datagram.
 //! - **Wait.** One `io_uring_enter` submits the batch's sends and waits for the next
 //!   completions or the engine's next deadline. Sockets are registered files, so no file
 //!   descriptor is looked up per operation.
 //!
 //! This module is the relay's only `unsafe` code: the ring's memory (buffers, buffer ring
-//! entries, message headers) is shared with the kernel, which the borrow checker cannot see.
+//! entries, destination addresses) is shared with the kernel, which the borrow checker cannot see.
 //! The invariants are few: a buffer is touched by the worker only between the completion
-//! that hands it over and its return to the ring; a message header lives, unmoved, until its
-//! operation completes; and all of it outlives its registration (see [`Uring`]'s `Drop`).
+//! that hands it over and its return to the ring; a send's destination lives, unmoved, until
+//! the send completes; and all of it outlives its registration (see [`Uring`]'s `Drop`).
 #![allow(unsafe_code)]
 
 use std::alloc::{alloc_zeroed, dealloc, Layout};
@@ -128,11 +128,8 @@ struct Slot {
     generation: u32,
 }
 
-/// A send's message header and what it points to, one per buffer: stable in memory until the
-/// send completes.
+/// A send's destination address, one per buffer: stable in memory until the send completes.
 struct SendHeader {
-    msg: libc::msghdr,
-    iov: libc::iovec,
     v4: libc::sockaddr_in,
     v6: libc::sockaddr_in6,
 }
@@ -220,7 +217,7 @@ impl Uring {
         ring.submitter().register_probe(&mut probe)?;
         for code in [
             opcode::RecvMsgMulti::CODE,
-            opcode::SendMsg::CODE,
+            opcode::Send::CODE,
             opcode::PollAdd::CODE,
             opcode::AsyncCancel::CODE,
         ] {
@@ -252,13 +249,7 @@ impl Uring {
         recv_msg.msg_namelen = NAME_ROOM as libc::socklen_t;
         let sends = (0..BUFFERS)
             .map(|_| SendHeader {
-                // SAFETY: all-zero C structures of plain fields and pointers are valid.
-                msg: unsafe { std::mem::zeroed() },
-                iov: libc::iovec {
-                    iov_base: std::ptr::null_mut(),
-                    iov_len: 0,
-                },
-                // SAFETY: as above.
+                // SAFETY: all-zero socket addresses (plain integers and byte arrays) are valid.
                 v4: unsafe { std::mem::zeroed() },
                 // SAFETY: as above.
                 v6: unsafe { std::mem::zeroed() },
@@ -374,12 +365,15 @@ impl Uring {
 
     /// Queues a send of `len` bytes of buffer `bid` (from its datagram's start) on `slot`.
     fn queue_send(&mut self, bid: u16, payload_at: usize, len: usize, slot: u32, to: SocketAddr) {
-        let data = self.buffers.ptr.as_ptr() as usize + usize::from(bid) * STRIDE + payload_at;
-        let h = &mut self.sends[usize::from(bid)];
-        h.iov = libc::iovec {
-            iov_base: data as *mut libc::c_void,
-            iov_len: len,
+        // SAFETY: `bid < BUFFERS` and `payload_at + len` lies within the buffer's `STRIDE`
+        // bytes (the caller took both from this buffer), so the pointer stays inside `buffers`.
+        let data = unsafe {
+            self.buffers
+                .ptr
+                .as_ptr()
+                .add(usize::from(bid) * STRIDE + payload_at)
         };
+        let h = &mut self.sends[usize::from(bid)];
         let (name, name_len) = match to {
             SocketAddr::V4(a) => {
                 h.v4 = libc::sockaddr_in {
@@ -391,7 +385,7 @@ impl Uring {
                     sin_zero: [0; 8],
                 };
                 (
-                    std::ptr::addr_of_mut!(h.v4).cast::<libc::c_void>(),
+                    std::ptr::addr_of!(h.v4).cast::<libc::sockaddr>(),
                     std::mem::size_of::<libc::sockaddr_in>(),
                 )
             }
@@ -406,17 +400,16 @@ impl Uring {
                     sin6_scope_id: a.scope_id(),
                 };
                 (
-                    std::ptr::addr_of_mut!(h.v6).cast::<libc::c_void>(),
+                    std::ptr::addr_of!(h.v6).cast::<libc::sockaddr>(),
                     std::mem::size_of::<libc::sockaddr_in6>(),
                 )
             }
         };
-        h.msg.msg_name = name;
-        h.msg.msg_namelen = name_len as libc::socklen_t;
-        h.msg.msg_iov = std::ptr::addr_of_mut!(h.iov);
-        h.msg.msg_iovlen = 1;
-        let entry = opcode::SendMsg::new(types::Fixed(slot), &h.msg)
-            .flags(libc::MSG_DONTWAIT as u32)
+        // `send` with a destination (Linux 6.0): `sendto` without a message header to copy.
+        let entry = opcode::Send::new(types::Fixed(slot), data.cast_const(), len as u32)
+            .dest_addr(name)
+            .dest_addr_len(name_len as libc::socklen_t)
+            .flags(libc::MSG_DONTWAIT)
             .build()
             .user_data(KIND_SEND | u64::from(bid));
         self.pending.push(entry);
