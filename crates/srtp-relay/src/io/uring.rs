@@ -44,8 +44,8 @@ use super::{RelayError, Shared};
 use crate::engine::{EngineConfig, SocketId, TAIL_ROOM};
 
 /// Receive buffers per worker (a power of two, at most 32768). Datagrams are sent from the
-/// buffer they arrived in and return it within the same turn of the loop, so this bounds a
-/// burst, not the number of calls.
+/// buffer they arrived in, which returns to the ring when the send completes (by the next
+/// turn of the loop at the latest), so this bounds a burst, not the number of calls.
 const BUFFERS: u16 = 1024;
 /// The buffer group of the receive ring.
 const GROUP: u16 = 0;
@@ -61,6 +61,11 @@ const _: () = assert!(STRIDE >= FILL + TAIL_ROOM && BUFFERS.is_power_of_two());
 
 /// Submission queue entries; the completion queue has four times as many.
 const ENTRIES: u32 = 1024;
+/// Alignment of the memory shared with the kernel: a page, for pages of up to 64 KiB.
+const PAGE_ALIGN: usize = 1 << 16;
+/// Receives that end in an error this many times in a row, without a datagram between, are
+/// not armed again: the socket is broken, not busy.
+const MAX_RECV_ERRORS: u8 = 8;
 /// Registered file slots at most (each socket takes one).
 const MAX_FILES: u32 = 1 << 16;
 
@@ -119,10 +124,24 @@ fn kernel_is_recent() -> bool {
     major >= 6
 }
 
+/// One entry of the buffer ring, as the kernel lays it out (`struct io_uring_buf`). The
+/// ring's tail is the `resv` field of entry 0, which only the kernel reads and only
+/// [`Uring::recycle`] writes; the other fields are written through raw pointers so that no
+/// reference ever covers that tail.
+#[repr(C)]
+struct RingEntry {
+    addr: u64,
+    len: u32,
+    bid: u16,
+    resv: u16,
+}
+
 /// A registered socket.
 struct Slot {
     id: SocketId,
     socket: StdUdpSocket,
+    /// Receives in a row that ended in an error.
+    errors: u8,
     /// Changes each time the slot is reused, so that late completions of an earlier socket's
     /// receive are recognised and dropped.
     generation: u32,
@@ -142,8 +161,8 @@ struct Region {
 
 impl Region {
     fn new(size: usize) -> io::Result<Self> {
-        let layout =
-            Layout::from_size_align(size, 4096).map_err(|_| io::Error::other("buffer layout"))?;
+        let layout = Layout::from_size_align(size, PAGE_ALIGN)
+            .map_err(|_| io::Error::other("buffer layout"))?;
         // SAFETY: `layout` has a non-zero size (every caller asks for at least one page's
         // worth of entries or buffers).
         let ptr = unsafe { alloc_zeroed(layout) };
@@ -231,8 +250,7 @@ impl Uring {
             .clamp(64, MAX_FILES);
         ring.submitter().register_files_sparse(files)?;
 
-        let entries =
-            Region::new(usize::from(BUFFERS) * std::mem::size_of::<types::BufRingEntry>())?;
+        let entries = Region::new(usize::from(BUFFERS) * std::mem::size_of::<RingEntry>())?;
         let buffers = Region::new(usize::from(BUFFERS) * STRIDE)?;
         // SAFETY: `entries` holds `BUFFERS` entries, page-aligned, and lives until the group
         // is unregistered (`Drop`).
@@ -298,25 +316,29 @@ impl Uring {
         }
     }
 
-    /// Puts buffer `bid` back into the receive ring.
+    /// Puts buffer `bid` back into the receive ring. Each buffer is out of the ring (held by
+    /// the worker) when this is called for it, so the ring never holds more than `BUFFERS`.
     fn recycle(&mut self, bid: u16) {
+        assert!(bid < BUFFERS);
         let mask = BUFFERS - 1;
-        let base = self.entries.ptr.as_ptr().cast::<types::BufRingEntry>();
+        let base = self.entries.ptr.as_ptr().cast::<RingEntry>();
         let addr = self.buffers.ptr.as_ptr() as u64 + u64::from(bid) * STRIDE as u64;
-        // SAFETY: `tail & mask < BUFFERS`, inside `entries`; the kernel reads only entries
-        // between its head and the published tail, and this one is past the tail.
-        let entry = unsafe { &mut *base.add(usize::from(self.tail & mask)) };
-        entry.set_addr(addr);
-        entry.set_len(FILL as u32);
-        entry.set_bid(bid);
-        self.tail = self.tail.wrapping_add(1);
-        // SAFETY: `tail` points at the ring's 16-bit tail inside the first entry, aligned,
-        // which the kernel reads concurrently: hence the atomic release store, after the
-        // entry's fields.
+        // SAFETY: `tail & mask < BUFFERS`, so the entry lies inside `entries`; the kernel
+        // reads only entries between its head and the published tail, and this one is past
+        // the tail; the writes go through raw pointers to the three fields, never touching
+        // `resv` (the tail, in entry 0).
         unsafe {
-            let tail = types::BufRingEntry::tail(base)
-                .cast_mut()
-                .cast::<AtomicU16>();
+            let entry = base.add(usize::from(self.tail & mask));
+            std::ptr::addr_of_mut!((*entry).addr).write(addr);
+            std::ptr::addr_of_mut!((*entry).len).write(FILL as u32);
+            std::ptr::addr_of_mut!((*entry).bid).write(bid);
+        }
+        self.tail = self.tail.wrapping_add(1);
+        // SAFETY: the tail is entry 0's `resv`, 2-byte aligned inside `entries`, and the
+        // kernel reads it concurrently: hence an atomic store, with release ordering so that
+        // the entry's fields are visible before the tail that covers them.
+        unsafe {
+            let tail = std::ptr::addr_of_mut!((*base).resv).cast::<AtomicU16>();
             (*tail).store(self.tail, Ordering::Release);
         }
     }
@@ -339,32 +361,37 @@ impl Uring {
         self.pending.push(entry);
     }
 
-    /// Submits every pending entry (entering the kernel when the queue fills).
+    /// Submits every pending entry (entering the kernel when the queue fills). An entry
+    /// leaves `pending` as soon as it is in the submission queue, so that an error here never
+    /// queues it twice (a send queued twice would return its buffer to the ring twice).
     fn flush(&mut self) -> io::Result<()> {
-        let mut done = 0;
-        while done < self.pending.len() {
+        while !self.pending.is_empty() {
+            let mut done = 0;
             {
                 let mut sq = self.ring.submission();
-                for e in &self.pending[done..] {
+                for e in &self.pending {
                     // SAFETY: every entry points only at memory that outlives its operation:
-                    // the boxed receive header (lives with the ring), a send header and its
-                    // buffer (kept until the send completes), or nothing.
+                    // the boxed receive header (lives with the ring), a send's destination and
+                    // its buffer (kept until the send completes), or nothing.
                     if unsafe { sq.push(e) }.is_err() {
                         break;
                     }
                     done += 1;
                 }
             }
-            if done < self.pending.len() {
+            self.pending.drain(..done);
+            if !self.pending.is_empty() {
                 self.ring.submit()?;
             }
         }
-        self.pending.clear();
         Ok(())
     }
 
     /// Queues a send of `len` bytes of buffer `bid` (from its datagram's start) on `slot`.
     fn queue_send(&mut self, bid: u16, payload_at: usize, len: usize, slot: u32, to: SocketAddr) {
+        // The engine never returns more than the datagram and its tail room; kept inside the
+        // buffer all the same.
+        let len = len.min(STRIDE - payload_at);
         // SAFETY: `bid < BUFFERS` and `payload_at + len` lies within the buffer's `STRIDE`
         // bytes (the caller took both from this buffer), so the pointer stays inside `buffers`.
         let data = unsafe {
@@ -441,6 +468,7 @@ impl Driver for Uring {
         self.slots[slot as usize] = Some(Slot {
             id,
             socket,
+            errors: 0,
             generation,
         });
         self.by_id.insert(id, slot);
@@ -481,13 +509,20 @@ impl Drop for Uring {
         // teardown, which the kernel finishes later, on its own), then the buffer group is
         // unregistered (no buffer can be picked after that), then sends still in flight are
         // waited for, briefly: with MSG_DONTWAIT they complete at once, so there should be none.
-        self.pending.clear();
+        // Entries queued this turn go out first (sends among them complete at once), then the
+        // cancellation; sends that could not be queued are no longer in flight.
         self.pending.push(
             opcode::AsyncCancel2::new(types::CancelBuilder::any())
                 .build()
                 .user_data(CANCEL_ALL),
         );
         let mut cancelled = self.flush().is_err();
+        let unsent = self
+            .pending
+            .drain(..)
+            .filter(|e| e.get_user_data() & KIND_MASK == KIND_SEND)
+            .count();
+        self.in_flight -= unsent;
         let deadline = Instant::now() + std::time::Duration::from_millis(200);
         while (!cancelled || self.in_flight > 0) && Instant::now() < deadline {
             let ts = types::Timespec::from(std::time::Duration::from_millis(10));
@@ -503,7 +538,8 @@ impl Drop for Uring {
         }
         let unregistered = self.ring.submitter().unregister_buf_ring(GROUP).is_ok();
         if self.in_flight > 0 || !unregistered {
-            // Better a leak than memory the kernel may still use being reused.
+            // Better a leak than memory the kernel may still use being reused: the buffers,
+            // the ring's entries and the sends' destination addresses.
             for region in [&mut self.buffers, &mut self.entries] {
                 std::mem::forget(std::mem::replace(
                     region,
@@ -513,6 +549,7 @@ impl Drop for Uring {
                     },
                 ));
             }
+            std::mem::forget(std::mem::take(&mut self.sends));
         }
     }
 }
@@ -548,7 +585,8 @@ struct Loop {
 impl Loop {
     fn run(mut self) {
         loop {
-            if self.io.flush().is_err() {
+            if let Err(e) = self.io.flush() {
+                tracing::error!(error = %e, "io_uring submit failed: the worker stops");
                 return;
             }
             let now = Instant::now();
@@ -566,7 +604,10 @@ impl Loop {
                         e.raw_os_error(),
                         Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
                     ) => {}
-                Err(_) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, "io_uring wait failed: the worker stops");
+                    return;
+                }
             }
             let mut completions = std::mem::take(&mut self.io.completions);
             completions.extend(self.io.ring.completion());
@@ -590,9 +631,11 @@ impl Loop {
             }
             completions.clear();
             self.io.completions = completions;
-            for slot in std::mem::take(&mut self.io.rearm) {
+            for i in 0..self.io.rearm.len() {
+                let slot = self.io.rearm[i];
                 self.io.arm_recv(slot);
             }
+            self.io.rearm.clear();
             if woken {
                 let mut byte = [0u8; 16];
                 while self.io.wake.recv(&mut byte).is_ok() {}
@@ -609,14 +652,31 @@ impl Loop {
         let ud = cqe.user_data();
         let slot = (ud & 0xFFFF_FFFF) as u32;
         let generation = ((ud >> 32) & 0x3FFF_FFFF) as u32;
-        let id = match self.io.slots.get(slot as usize) {
-            Some(Some(s)) if s.generation == generation => Some(s.id),
+        let live = match self.io.slots.get_mut(slot as usize) {
+            Some(Some(s)) if s.generation == generation => Some(s),
             _ => None,
         };
-        if id.is_some() && !cqueue::more(cqe.flags()) {
-            // The multishot receive ended (no buffer was free, or an error): arm it again
-            // after this turn's buffers are back.
-            self.io.rearm.push(slot);
+        let id = live.as_ref().map(|s| s.id);
+        if let Some(s) = live {
+            let res = cqe.result();
+            if res >= 0 || res == -libc::ENOBUFS {
+                s.errors = 0;
+            } else {
+                s.errors = s.errors.saturating_add(1);
+            }
+            if !cqueue::more(cqe.flags()) {
+                // The multishot receive ended (no buffer was free, or an error): armed again
+                // after this turn's buffers are back, unless it keeps failing.
+                if s.errors < MAX_RECV_ERRORS {
+                    self.io.rearm.push(slot);
+                } else {
+                    tracing::warn!(
+                        socket = s.id.0,
+                        error = res,
+                        "receives on this socket keep failing: it is no longer read"
+                    );
+                }
+            }
         }
         let Some(bid) = cqueue::buffer_select(cqe.flags()) else {
             return;
