@@ -9,7 +9,9 @@ use srtp_core::{MasterKey, Policy, Profile, Session, MAX_TRAILER_LEN};
 use srtp_relay::engine::{
     EncryptionLevel, EngineConfig, Latching, LegUpdate, Mode, Security, SrtpMode,
 };
-use srtp_relay::io::{CallRequest, CreatedCall, LegRequest, Relay, RelayConfig, RelayError};
+use srtp_relay::io::{
+    CallRequest, CreatedCall, IoDriver, LegRequest, Relay, RelayConfig, RelayError,
+};
 
 fn relay(ports: std::ops::RangeInclusive<u16>) -> Relay {
     Relay::start(RelayConfig {
@@ -130,6 +132,25 @@ fn bridge(relay: &Relay, client: &Peer, gateway_leg: LegRequest) -> CreatedCall 
             ],
         })
         .unwrap()
+}
+
+/// Each I/O driver with its own port range (base .. base + 99), for tests that run on both.
+fn drivers(base: u16) -> [(IoDriver, std::ops::RangeInclusive<u16>); 2] {
+    [
+        (IoDriver::Epoll, base..=base + 99),
+        (IoDriver::Uring, base + 100..=base + 199),
+    ]
+}
+
+/// A relay on `driver`, failing the test if that driver does not start.
+fn relay_on(driver: IoDriver, ports: std::ops::RangeInclusive<u16>, workers: usize) -> Relay {
+    Relay::start(RelayConfig {
+        ports,
+        workers,
+        io: driver,
+        ..RelayConfig::default()
+    })
+    .unwrap_or_else(|e| panic!("{driver:?}: {e}"))
 }
 
 #[test]
@@ -319,18 +340,8 @@ fn inactivity_ends_calls_and_frees_ports() {
 /// this runs on (Linux 6.0 or later): a relay that fell back to epoll fails here.
 #[test]
 fn every_io_driver_relays_the_same() {
-    use srtp_relay::io::IoDriver;
-    for (driver, ports) in [
-        (IoDriver::Epoll, 41400..=41499),
-        (IoDriver::Uring, 41500..=41599),
-    ] {
-        let relay = Relay::start(RelayConfig {
-            ports,
-            workers: 2,
-            io: driver,
-            ..RelayConfig::default()
-        })
-        .unwrap_or_else(|e| panic!("{driver:?}: {e}"));
+    for (driver, ports) in drivers(41400) {
+        let relay = relay_on(driver, ports, 2);
         assert_eq!(relay.io_driver(), driver);
         for round in 0..3u8 {
             let (x, y) = (socket(), socket());
@@ -398,18 +409,8 @@ fn every_io_driver_relays_the_same() {
 /// AddressSanitizer, a leak or a use after free there is reported).
 #[test]
 fn shutdown_under_load() {
-    use srtp_relay::io::IoDriver;
-    for (driver, ports) in [
-        (IoDriver::Epoll, 41700..=41799),
-        (IoDriver::Uring, 41800..=41899),
-    ] {
-        let relay = Relay::start(RelayConfig {
-            ports,
-            workers: 1,
-            io: driver,
-            ..RelayConfig::default()
-        })
-        .unwrap();
+    for (driver, ports) in drivers(41700) {
+        let relay = relay_on(driver, ports, 1);
         let (x, y) = (socket(), socket());
         let call = plain_pass_through(&relay, y.local_addr().unwrap(), true);
         let to = call.legs[0].rtp;
