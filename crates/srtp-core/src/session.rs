@@ -40,6 +40,18 @@ struct Decrypt {
     slot: usize,
 }
 
+/// A batch packet's full HMAC, computed in vector lanes before the packets are checked one by
+/// one, with what was found on the way: its header, its key slot, the rollover counter the
+/// MAC covers (the one estimated then) and where its authenticated part ends.
+#[derive(Clone, Copy)]
+struct Premac {
+    hdr: rtp::Header,
+    slot: usize,
+    roc: u32,
+    body_end: usize,
+    mac: [u8; 20],
+}
+
 /// One master key with its derived session keys and usage counters.
 struct KeySlot {
     master: MasterKey,
@@ -549,22 +561,29 @@ impl Session {
         };
 
         // Authenticated: now, and only now, update the state.
-        let slot = &mut self.keys[slot_i];
-        slot.rtp_used += 1;
         // (Matched one at a time: a tuple would copy the kilobyte of keys even when None.)
         if let Some(n) = self.kdr {
             if let Some(k) = fresh {
+                let slot = &mut self.keys[slot_i];
                 slot.rtp = k;
                 slot.rtp_r = idx >> n;
             }
         }
+        self.accept_rtp(slot_i, hdr.ssrc, hdr.seq, roc, idx);
+        Ok((body_end, deferred))
+    }
+
+    /// Records an SRTP packet that authenticated: one more use of its key, and its stream's
+    /// rollover counter, highest sequence number and replay window moved on (RFC 3711 §3.3.1).
+    fn accept_rtp(&mut self, slot: usize, ssrc: u32, seq: u16, roc: u32, idx: u64) {
+        self.keys[slot].rtp_used += 1;
         let window = self.replay_window;
-        let stream = self.rx.entry(hdr.ssrc, RxStream::default);
+        let stream = self.rx.entry(ssrc, RxStream::default);
         match &mut stream.rtp {
             None => {
                 stream.rtp = Some(RtpRx {
                     roc,
-                    s_l: hdr.seq,
+                    s_l: seq,
                     window: ReplayWindow::new(window, idx),
                     received: 1,
                 });
@@ -572,13 +591,47 @@ impl Session {
             Some(st) => {
                 if idx > st.window.top() {
                     st.roc = roc;
-                    st.s_l = hdr.seq;
+                    st.s_l = seq;
                 }
                 st.window.accept(idx);
                 st.received += 1;
             }
         }
-        Ok((body_end, deferred))
+    }
+
+    /// The common case of a batch packet, short: its MAC, computed in lanes for the rollover
+    /// counter estimated then, is still for the counter estimated now, the index passes the
+    /// replay window and the tag matches. Then the packet is accepted exactly as
+    /// [`unprotect_rtp_len`](Self::unprotect_rtp_len) would accept it (its decryption left to
+    /// the batch) and returns its plaintext length and decryption; anything else returns
+    /// `None`, having changed nothing, for the full path to decide.
+    fn unprotect_rtp_premac(&mut self, packet: &[u8], pre: &Premac) -> Option<(usize, Decrypt)> {
+        debug_assert!(self.kdr.is_none() && !self.profile.is_aead());
+        let slot = &self.keys[pre.slot];
+        if slot.rtp_used >= slot.rtp_limit {
+            return None;
+        }
+        let st = self.rx.get(pre.hdr.ssrc).and_then(|s| s.rtp.as_ref());
+        let estimate = st.map_or(0, |st| estimate_roc(st.roc, st.s_l, pre.hdr.seq));
+        if estimate != i64::from(pre.roc) {
+            return None;
+        }
+        let idx = index(pre.roc, pre.hdr.seq);
+        if st.is_some_and(|st| st.window.check(idx).is_err()) {
+            return None;
+        }
+        let tag_at = pre.body_end + self.mki_len;
+        let tag = packet.get(tag_at..tag_at + self.rtp_tag_len)?;
+        if self.rtp_tag_len == 0 || !tags_equal(&pre.mac[..self.rtp_tag_len], tag) {
+            return None;
+        }
+        let decrypt = Decrypt {
+            iv: cm_iv(&slot.rtp.salt, pre.hdr.ssrc, idx),
+            header: pre.hdr.len,
+            slot: pre.slot,
+        };
+        self.accept_rtp(pre.slot, pre.hdr.ssrc, pre.hdr.seq, pre.roc, idx);
+        Some((pre.body_end, decrypt))
     }
 
     // ---------------------------------------------------------------- SRTCP
@@ -796,22 +849,33 @@ impl Session {
         let min = self.rtp_lanes();
         for chunk in batch.chunks_mut(LANES) {
             let mut premacs = [None; LANES];
-            if min.is_some_and(|m| chunk.len() >= m) {
+            let lanes = min.is_some_and(|m| chunk.len() >= m);
+            if lanes {
                 self.premac_rtp_lanes(chunk, &mut premacs);
             }
-            let lanes = min.is_some_and(|m| chunk.len() >= m);
             let mut decrypts = [None; LANES];
-            for ((p, premac), d) in chunk.iter_mut().zip(premacs).zip(&mut decrypts) {
-                p.result = match p.buf.get_mut(..p.len) {
-                    Some(packet) => {
-                        self.unprotect_rtp_len(packet, premac, lanes)
-                            .map(|(n, decrypt)| {
-                                p.len = n;
-                                *d = decrypt;
-                            })
-                    }
-                    None => Err(Error::LengthOutOfBounds),
+            for ((p, pre), d) in chunk.iter_mut().zip(&premacs).zip(&mut decrypts) {
+                let Some(packet) = p.buf.get_mut(..p.len) else {
+                    p.result = Err(Error::LengthOutOfBounds);
+                    continue;
                 };
+                if let Some((n, decrypt)) = pre
+                    .as_ref()
+                    .and_then(|pre| self.unprotect_rtp_premac(packet, pre))
+                {
+                    p.len = n;
+                    // Encryption off: nothing to decrypt, only the length to cut.
+                    *d = self.encrypt_rtp.then_some(decrypt);
+                    p.result = Ok(());
+                    continue;
+                }
+                let premac = pre.as_ref().map(|pre| (pre.roc, pre.mac));
+                p.result = self
+                    .unprotect_rtp_len(packet, premac, lanes)
+                    .map(|(n, decrypt)| {
+                        p.len = n;
+                        *d = decrypt;
+                    });
             }
             self.decrypt_rtp_lanes(chunk, &decrypts);
         }
@@ -915,41 +979,36 @@ impl Session {
     /// unprotected one by one, in order, each using its precomputed MAC only if it checks the
     /// same rollover counter under the same key (a packet earlier in the batch may have moved
     /// the stream on).
-    fn premac_rtp_lanes(
-        &self,
-        chunk: &[BatchPacket<'_>],
-        premacs: &mut [Option<(u32, [u8; 20])>; LANES],
-    ) {
+    fn premac_rtp_lanes(&self, chunk: &[BatchPacket<'_>], premacs: &mut [Option<Premac>; LANES]) {
         debug_assert!(self.kdr.is_none());
-        let mut found = [None; LANES];
-        let mut rocs = [[0u8; 4]; LANES];
-        for ((p, f), roc) in chunk.iter().zip(&mut found).zip(&mut rocs) {
-            *f = p.buf.get(..p.len).and_then(|b| self.rtp_lane_job(b));
-            if let Some((_, r, _)) = f {
-                *roc = r.to_be_bytes();
-            }
+        for (p, pre) in chunk.iter().zip(premacs.iter_mut()) {
+            *pre = p.buf.get(..p.len).and_then(|b| self.rtp_lane_job(b));
         }
+        let rocs: [[u8; 4]; LANES] =
+            core::array::from_fn(|i| premacs[i].as_ref().map_or(0, |p| p.roc).to_be_bytes());
         let jobs: [Option<LaneJob<'_>>; LANES] = core::array::from_fn(|i| {
-            let (slot, _, body_end) = found[i]?;
+            let pre = premacs[i].as_ref()?;
             Some(LaneJob {
-                key: self.keys[slot].rtp.auth.as_ref()?,
-                msg: &chunk[i].buf[..body_end],
+                key: self.keys[pre.slot].rtp.auth.as_ref()?,
+                msg: &chunk[i].buf[..pre.body_end],
                 suffix: &rocs[i],
             })
         });
         let mut macs = [[0u8; 20]; LANES];
         mac_lanes(self.backend, &jobs, &mut macs);
-        for ((out, job), (mac, roc)) in premacs.iter_mut().zip(&jobs).zip(macs.iter().zip(rocs)) {
-            if job.is_some() {
-                *out = Some((u32::from_be_bytes(roc), *mac));
+        let computed: [bool; LANES] = core::array::from_fn(|i| jobs[i].is_some());
+        for ((pre, mac), computed) in premacs.iter_mut().zip(macs).zip(computed) {
+            match pre {
+                Some(p) if computed => p.mac = mac,
+                _ => *pre = None,
             }
         }
     }
 
-    /// For a received SRTP packet: its key slot, the rollover counter the receiver estimates
-    /// for it now, and where its authenticated part ends; `None` if it would fail before its
-    /// tag is checked.
-    fn rtp_lane_job(&self, packet: &[u8]) -> Option<(usize, u32, usize)> {
+    /// For a received SRTP packet: its header, key slot, the rollover counter the receiver
+    /// estimates for it now and where its authenticated part ends (the MAC still to be
+    /// computed); `None` if it would fail before its tag is checked.
+    fn rtp_lane_job(&self, packet: &[u8]) -> Option<Premac> {
         let hdr = rtp::parse(packet).ok()?;
         let trailer = self.rtp_tag_len + self.mki_len;
         let body_end = packet.len().checked_sub(trailer)?;
@@ -963,7 +1022,13 @@ impl Session {
             Some(st) => u32::try_from(estimate_roc(st.roc, st.s_l, hdr.seq)).ok()?,
             None => 0,
         };
-        Some((slot, roc, body_end))
+        Some(Premac {
+            hdr,
+            slot,
+            roc,
+            body_end,
+            mac: [0; 20],
+        })
     }
 
     /// Protects each RTCP packet of `batch` as [`protect_rtcp`](Self::protect_rtcp) would.
