@@ -255,7 +255,7 @@ impl Relay {
         let workers = (0..config.workers.max(1))
             .map(|i| Worker::spawn(i, driver, config.engine.clone(), Arc::clone(&shared)))
             .collect::<Result<Vec<_>, _>>()?;
-        tracing::debug!(
+        tracing::info!(
             workers = workers.len(),
             io = workers[0].driver().name(),
             "relay workers started"
