@@ -432,3 +432,41 @@ fn shutdown_under_load() {
         assert!(recv(&y).is_some(), "{driver:?} relayed before stopping");
     }
 }
+
+/// A bridge's own RTCP receiver reports reach the client on every driver (on io_uring they
+/// go out through the ring: the sockets have no file descriptor of their own there).
+#[test]
+fn bridge_reports_reach_the_client_on_every_driver() {
+    for (driver, ports) in drivers(41900) {
+        let relay = Relay::start(RelayConfig {
+            ports,
+            workers: 1,
+            io: driver,
+            engine: EngineConfig {
+                bridge_rtcp_interval: Duration::from_millis(300),
+                sweep_interval: Duration::from_millis(100),
+                ..EngineConfig::default()
+            },
+            ..RelayConfig::default()
+        })
+        .unwrap();
+        let mut client = Peer::new(Profile::Aes128CmHmacSha1_80, 60);
+        let gateway = socket();
+        let gateway_leg = leg(Security::Plain, Some(gateway.local_addr().unwrap()), true);
+        let call = bridge(&relay, &client, gateway_leg);
+        let wire = protect(&mut client.tx, &rtp(1, 0x61), false);
+        client.sock.send_to(&wire, call.legs[0].rtp).unwrap();
+        assert!(recv(&gateway).is_some());
+        // Within a few intervals, SRTCP from the bridge's own receiver report.
+        let mut reports = 0;
+        for _ in 0..6 {
+            if let Some(mut got) = recv(&client.sock) {
+                let rr = client.rx.unprotect_rtcp(&mut got).unwrap();
+                assert_eq!(rr[1], 201, "{driver:?}: a receiver report");
+                reports += 1;
+            }
+        }
+        assert!(reports >= 2, "{driver:?}: {reports} reports");
+        relay.shutdown();
+    }
+}

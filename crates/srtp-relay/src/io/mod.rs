@@ -226,15 +226,6 @@ impl Relay {
         // One socket per port at most, and some room for everything else.
         let needed = config.ports.clone().count() as u64 + 1024;
         let limit = raise_nofile_limit(needed);
-        if limit < needed {
-            tracing::warn!(
-                limit,
-                needed,
-                "the open-file limit is below what the media port range can use: calls will \
-                 fail with no free socket before the ports run out (raise it with `ulimit -n` \
-                 or LimitNOFILE=, or run with CAP_SYS_RESOURCE)"
-            );
-        }
         // RTP on even ports, RTCP on the odd port above.
         let pool = PortPool::with_ports(
             config.ports.clone().filter(|p| p % 2 == 0 && *p < u16::MAX),
@@ -260,6 +251,21 @@ impl Relay {
             io = workers[0].driver().name(),
             "relay workers started"
         );
+        // On epoll every socket holds a descriptor; on io_uring the ring holds the sockets,
+        // and each worker's table of them is as large as the soft limit (up to 65 536).
+        let room = match workers[0].driver() {
+            IoDriver::Uring => workers.len() as u64 * limit.min(1 << 16),
+            _ => limit,
+        };
+        if room < needed {
+            tracing::warn!(
+                limit,
+                needed,
+                "the open-file limit is below what the media port range can use: calls will \
+                 fail with no free socket before the ports run out (raise it with `ulimit -n` \
+                 or LimitNOFILE=, or run with CAP_SYS_RESOURCE)"
+            );
+        }
         Ok(Self {
             config,
             workers,

@@ -136,10 +136,10 @@ struct RingEntry {
     resv: u16,
 }
 
-/// A registered socket.
+/// A registered socket. The ring holds the socket itself: its file descriptor was closed once
+/// it was registered, so that calls are not bounded by the process's open-file limit.
 struct Slot {
     id: SocketId,
-    socket: StdUdpSocket,
     /// Receives in a row that ended in an error.
     errors: u8,
     /// Changes each time the slot is reused, so that late completions of an earlier socket's
@@ -151,6 +151,61 @@ struct Slot {
 struct SendHeader {
     v4: libc::sockaddr_in,
     v6: libc::sockaddr_in6,
+}
+
+impl SendHeader {
+    fn new() -> Self {
+        Self {
+            // SAFETY: all-zero socket addresses (plain integers and byte arrays) are valid.
+            v4: unsafe { std::mem::zeroed() },
+            // SAFETY: as above.
+            v6: unsafe { std::mem::zeroed() },
+        }
+    }
+
+    /// Writes `to` and returns the address and length to give the kernel.
+    fn set(&mut self, to: SocketAddr) -> (*const libc::sockaddr, libc::socklen_t) {
+        match to {
+            SocketAddr::V4(a) => {
+                self.v4 = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: a.port().to_be(),
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from_ne_bytes(a.ip().octets()),
+                    },
+                    sin_zero: [0; 8],
+                };
+                (
+                    std::ptr::addr_of!(self.v4).cast::<libc::sockaddr>(),
+                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                )
+            }
+            SocketAddr::V6(a) => {
+                self.v6 = libc::sockaddr_in6 {
+                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                    sin6_port: a.port().to_be(),
+                    sin6_flowinfo: a.flowinfo(),
+                    sin6_addr: libc::in6_addr {
+                        s6_addr: a.ip().octets(),
+                    },
+                    sin6_scope_id: a.scope_id(),
+                };
+                (
+                    std::ptr::addr_of!(self.v6).cast::<libc::sockaddr>(),
+                    std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+                )
+            }
+        }
+    }
+}
+
+/// A datagram the engine made itself (a bridge's receiver report), kept with its destination
+/// until its send completes. Its id in a send's user data is `BUFFERS` plus its index.
+/// (The bytes and the address are on the heap, so they stay put when the list grows.)
+struct OwnSend {
+    data: Vec<u8>,
+    to: Box<SendHeader>,
+    busy: bool,
 }
 
 /// Page-aligned memory shared with the kernel: the buffer ring's entries and the buffers.
@@ -193,6 +248,9 @@ struct Uring {
     /// The ring's tail, as last published.
     tail: u16,
     sends: Box<[SendHeader]>,
+    /// Datagrams the engine made itself, while their sends are in flight (and after, for
+    /// reuse).
+    own: Vec<OwnSend>,
     /// Sends submitted and not completed yet.
     in_flight: usize,
     /// The header every multishot receive was armed with (only its name and control
@@ -265,20 +323,14 @@ impl Uring {
         // SAFETY: an all-zero `msghdr` is valid (null pointers, zero lengths).
         let mut recv_msg: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
         recv_msg.msg_namelen = NAME_ROOM as libc::socklen_t;
-        let sends = (0..BUFFERS)
-            .map(|_| SendHeader {
-                // SAFETY: all-zero socket addresses (plain integers and byte arrays) are valid.
-                v4: unsafe { std::mem::zeroed() },
-                // SAFETY: as above.
-                v6: unsafe { std::mem::zeroed() },
-            })
-            .collect();
+        let sends = (0..BUFFERS).map(|_| SendHeader::new()).collect();
         let mut io = Self {
             ring,
             entries,
             buffers,
             tail: 0,
             sends,
+            own: Vec::new(),
             in_flight: 0,
             recv_msg,
             slots: Vec::new(),
@@ -400,47 +452,43 @@ impl Uring {
                 .as_ptr()
                 .add(usize::from(bid) * STRIDE + payload_at)
         };
-        let h = &mut self.sends[usize::from(bid)];
-        let (name, name_len) = match to {
-            SocketAddr::V4(a) => {
-                h.v4 = libc::sockaddr_in {
-                    sin_family: libc::AF_INET as libc::sa_family_t,
-                    sin_port: a.port().to_be(),
-                    sin_addr: libc::in_addr {
-                        s_addr: u32::from_ne_bytes(a.ip().octets()),
-                    },
-                    sin_zero: [0; 8],
-                };
-                (
-                    std::ptr::addr_of!(h.v4).cast::<libc::sockaddr>(),
-                    std::mem::size_of::<libc::sockaddr_in>(),
-                )
-            }
-            SocketAddr::V6(a) => {
-                h.v6 = libc::sockaddr_in6 {
-                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                    sin6_port: a.port().to_be(),
-                    sin6_flowinfo: a.flowinfo(),
-                    sin6_addr: libc::in6_addr {
-                        s6_addr: a.ip().octets(),
-                    },
-                    sin6_scope_id: a.scope_id(),
-                };
-                (
-                    std::ptr::addr_of!(h.v6).cast::<libc::sockaddr>(),
-                    std::mem::size_of::<libc::sockaddr_in6>(),
-                )
-            }
-        };
+        let (name, name_len) = self.sends[usize::from(bid)].set(to);
+        self.push_send(slot, data.cast_const(), len, name, name_len, u64::from(bid));
+    }
+
+    /// Queues a send of `len` bytes at `data` on `slot` to `name`; `id` (a buffer, or
+    /// `BUFFERS` plus an own send's index) comes back with the completion.
+    fn push_send(
+        &mut self,
+        slot: u32,
+        data: *const u8,
+        len: usize,
+        name: *const libc::sockaddr,
+        name_len: libc::socklen_t,
+        id: u64,
+    ) {
         // `send` with a destination (Linux 6.0): `sendto` without a message header to copy.
-        let entry = opcode::Send::new(types::Fixed(slot), data.cast_const(), len as u32)
+        let entry = opcode::Send::new(types::Fixed(slot), data, len as u32)
             .dest_addr(name)
-            .dest_addr_len(name_len as libc::socklen_t)
+            .dest_addr_len(name_len)
             .flags(libc::MSG_DONTWAIT)
             .build()
-            .user_data(KIND_SEND | u64::from(bid));
+            .user_data(KIND_SEND | id);
         self.pending.push(entry);
         self.in_flight += 1;
+    }
+
+    /// A send completed: its buffer back to the ring, or its own datagram's room freed.
+    fn sent(&mut self, id: u64) {
+        self.in_flight -= 1;
+        match u16::try_from(id) {
+            Ok(bid) if bid < BUFFERS => self.recycle(bid),
+            _ => {
+                if let Some(own) = self.own.get_mut((id - u64::from(BUFFERS)) as usize) {
+                    own.busy = false;
+                }
+            }
+        }
     }
 }
 
@@ -464,10 +512,11 @@ impl Driver for Uring {
             self.free.push(slot);
             return false;
         }
+        // The ring holds the socket now: its descriptor is closed here.
+        drop(socket);
         let generation = self.generations[slot as usize];
         self.slots[slot as usize] = Some(Slot {
             id,
-            socket,
             errors: 0,
             generation,
         });
@@ -490,15 +539,40 @@ impl Driver for Uring {
             let g = &mut self.generations[slot as usize];
             *g = g.wrapping_add(1) & 0x3FFF_FFFF;
             self.free.push(slot);
-            drop(s.socket);
         }
     }
 
     fn send_to(&mut self, id: SocketId, data: &[u8], to: SocketAddr) {
-        let slot = self.by_id.get(&id).copied();
-        if let Some(Some(s)) = slot.map(|i| &self.slots[i as usize]) {
-            let _ = s.socket.send_to(data, to);
-        }
+        let Some(&slot) = self.by_id.get(&id) else {
+            return;
+        };
+        // A free room (grown only while more of these are in flight at once than ever
+        // before: a handful), the datagram copied into it, sent through the ring.
+        let i = match self.own.iter().position(|o| !o.busy) {
+            Some(i) => i,
+            None => {
+                self.own.push(OwnSend {
+                    data: Vec::new(),
+                    to: Box::new(SendHeader::new()),
+                    busy: false,
+                });
+                self.own.len() - 1
+            }
+        };
+        let own = &mut self.own[i];
+        own.busy = true;
+        own.data.clear();
+        own.data.extend_from_slice(data);
+        let (name, name_len) = own.to.set(to);
+        let (ptr, len) = (own.data.as_ptr(), own.data.len());
+        self.push_send(
+            slot,
+            ptr,
+            len,
+            name,
+            name_len,
+            u64::from(BUFFERS) + i as u64,
+        );
     }
 }
 
@@ -550,6 +624,7 @@ impl Drop for Uring {
                 ));
             }
             std::mem::forget(std::mem::take(&mut self.sends));
+            std::mem::forget(std::mem::take(&mut self.own));
         }
     }
 }
@@ -616,10 +691,7 @@ impl Loop {
             for cqe in &completions {
                 match cqe.user_data() & KIND_MASK {
                     KIND_RECV => self.received(now, cqe),
-                    KIND_SEND => {
-                        self.io.in_flight -= 1;
-                        self.io.recycle((cqe.user_data() & 0xFFFF) as u16);
-                    }
+                    KIND_SEND => self.io.sent(cqe.user_data() & !KIND_MASK),
                     KIND_WAKE => {
                         woken = true;
                         if !cqueue::more(cqe.flags()) {
