@@ -10,8 +10,8 @@
 //! - **Send.** The engine transforms the datagram where it landed (each buffer has the
 //!   engine's tail room past the largest datagram), and the worker queues a send to the
 //!   destination from that same buffer ([`opcode::Send`] with an address, `MSG_DONTWAIT`: a
-//!   full socket drops the datagram, as with epoll). The buffer goes back to the ring when the send completes, or at once when
-//!   the engine drops the datagram.
+//!   full socket drops the datagram, as with epoll). The buffer goes back to the ring when
+//!   the send completes, or at once when the engine drops the datagram.
 //! - **Wait.** One `io_uring_enter` submits the batch's sends and waits for the next
 //!   completions or the engine's next deadline. Sockets are registered files, so no file
 //!   descriptor is looked up per operation.

@@ -4,10 +4,10 @@
 //! differs is how datagrams come in and go out ([`Driver`]): `mio` with batched receive here
 //! ([`Loop`]), or io_uring on Linux ([`super::uring`]).
 //!
-//! With `mio`, receiving is batched: one `recvmmsg` (through `quinn-udp`) fills up to [`BATCH`] buffers
-//! allocated once per worker, each large enough for a full GRO batch and with tail room for
-//! the SRTP trailer, so every datagram is transformed where it landed and sent straight back
-//! out, in order. A socket gets [`FAIR_SHARE`] receive calls per turn.
+//! With `mio`, receiving is batched: one `recvmmsg` (through `quinn-udp`) fills up to [`BATCH`]
+//! buffers allocated once per worker, each large enough for a full GRO batch and with tail room for
+//! the SRTP trailer, so every datagram is transformed where it landed and sent straight back out,
+//! in order. A socket gets [`FAIR_SHARE`] receive calls per turn.
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, IoSliceMut};
