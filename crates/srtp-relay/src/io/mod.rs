@@ -243,9 +243,15 @@ impl Relay {
             })?,
             (d, _) => d,
         };
-        let workers = (0..config.workers.max(1))
-            .map(|i| Worker::spawn(i, driver, config.engine.clone(), Arc::clone(&shared)))
-            .collect::<Result<Vec<_>, _>>()?;
+        // `Auto` is settled by the first worker; the others then use what it runs, so that all
+        // workers run one driver (a later one failing on io_uring is an error, not a mix).
+        let mut driver = driver;
+        let mut workers = Vec::new();
+        for i in 0..config.workers.max(1) {
+            let w = Worker::spawn(i, driver, config.engine.clone(), Arc::clone(&shared))?;
+            driver = w.driver();
+            workers.push(w);
+        }
         tracing::info!(
             workers = workers.len(),
             io = workers[0].driver().name(),

@@ -146,7 +146,8 @@ impl Wake {
 
 impl Worker {
     /// Starts worker `index` with `driver` (`Auto` resolved here: io_uring if it starts,
-    /// `mio` if not).
+    /// `mio` if not; [`Relay::start`](super::Relay::start) resolves it with the first worker
+    /// and gives the others the result).
     pub(super) fn spawn(
         index: usize,
         driver: IoDriver,
@@ -166,9 +167,7 @@ impl Worker {
                 }
                 Err(e) if driver == IoDriver::Uring => return Err(e),
                 Err(e) => {
-                    if index == 0 {
-                        tracing::info!(error = %e, "io_uring unavailable: workers use epoll");
-                    }
+                    tracing::info!(error = %e, "io_uring unavailable: workers use epoll");
                 }
             }
         }
