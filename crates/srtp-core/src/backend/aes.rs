@@ -130,42 +130,24 @@ impl AesCtr {
     }
 
     /// XORs `data` with the keystream that starts at counter block `iv` (whose last two bytes
-    /// are zero and count the blocks, RFC 3711 §4.1.1).
-    pub(crate) fn apply_keystream(&self, iv: &[u8; 16], data: &mut [u8]) {
+    /// are zero and count the blocks, RFC 3711 §4.1.1), from block `counter` of it on.
+    pub(crate) fn apply_keystream_from(&self, iv: &[u8; 16], counter: u16, data: &mut [u8]) {
         let base = u128::from_be_bytes(*iv);
-        let mut counter = 0u16;
         #[cfg(target_arch = "x86_64")]
         {
-            let mut ks = [[0u8; 16]; super::x86::AES_WIDE];
-            let mut rest = data;
-            while !rest.is_empty() {
-                let blocks = rest.len().div_ceil(16);
-                let n = super::x86::aes_ctr(&self.key, base, counter, blocks, &mut ks, self.vaes);
-                let take = rest.len().min(n * 16);
-                let (now, later) = rest.split_at_mut(take);
-                xor(now, &ks[..n]);
-                rest = later;
-                counter = counter.wrapping_add(n as u16);
+            let width = if self.vaes {
+                super::x86::AES_WIDE
+            } else {
+                super::x86::AES_NARROW
+            };
+            let mut counter = counter;
+            for chunk in data.chunks_mut(width * 16) {
+                super::x86::aes_ctr_xor(&self.key, base, counter, chunk, self.vaes);
+                counter = counter.wrapping_add(width as u16);
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (base, counter, data);
-    }
-}
-
-/// XORs `data` (at most `ks.len()` blocks) with the keystream blocks `ks`.
-fn xor(data: &mut [u8], ks: &[[u8; 16]]) {
-    let full = data.len() / 16;
-    let mut chunks = data.chunks_exact_mut(16);
-    for (d, k) in (&mut chunks).zip(ks) {
-        let x = u128::from_ne_bytes((&*d).try_into().expect("16 bytes")) ^ u128::from_ne_bytes(*k);
-        d.copy_from_slice(&x.to_ne_bytes());
-    }
-    let rest = chunks.into_remainder();
-    if let Some(k) = ks.get(full) {
-        for (d, k) in rest.iter_mut().zip(k) {
-            *d ^= k;
-        }
     }
 }
 
@@ -247,16 +229,26 @@ mod tests {
                     key: AesKey::new(&key),
                     vaes,
                 };
-                for len in 0..=want.len() {
-                    let mut got = vec![0u8; len];
-                    ctr.apply_keystream(&iv, &mut got);
-                    assert_eq!(
-                        got,
-                        want[..len],
-                        "AES-{} vaes={vaes} len {len}",
-                        key_len * 8
-                    );
+                // Every length, from the first block and from blocks inside and across the
+                // kernels' widths.
+                for from in [0usize, 1, 7, 8, 16, 17] {
+                    for len in from * 16..=want.len() {
+                        let mut got = vec![0u8; len - from * 16];
+                        ctr.apply_keystream_from(&iv, from as u16, &mut got);
+                        assert_eq!(
+                            got,
+                            want[from * 16..len],
+                            "AES-{} vaes={vaes} from block {from}, to byte {len}",
+                            key_len * 8
+                        );
+                    }
                 }
+                // The keystream is XORed into the data, not written over it.
+                let data: Vec<u8> = (0..want.len()).map(|i| (i * 31 + 7) as u8).collect();
+                let mut got = data.clone();
+                ctr.apply_keystream_from(&iv, 0, &mut got);
+                let xored: Vec<u8> = data.iter().zip(&want).map(|(d, k)| d ^ k).collect();
+                assert_eq!(got, xored, "AES-{} vaes={vaes}: XOR", key_len * 8);
             }
         }
     }

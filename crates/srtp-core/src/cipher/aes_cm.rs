@@ -60,24 +60,29 @@ impl AesCm {
     /// XORs `data` with the keystream that starts at counter block `iv` (whose last two bytes
     /// are zero and count the blocks, RFC 3711 §4.1.1).
     pub(crate) fn apply_keystream(&self, iv: &[u8; 16], data: &mut [u8]) {
+        self.apply_keystream_from(iv, 0, data);
+    }
+
+    /// As [`apply_keystream`](Self::apply_keystream), for the part of a payload that starts
+    /// at block `counter` (`data` begins `16 × counter` bytes into the payload).
+    pub(crate) fn apply_keystream_from(&self, iv: &[u8; 16], counter: u16, data: &mut [u8]) {
         if let Some(fast) = &self.fast {
-            fast.apply_keystream(iv, data);
+            fast.apply_keystream_from(iv, counter, data);
             return;
         }
         // Audio packets fit the small buffer, which costs little to set up; video packets
         // the large one, whose length lets the widest AES path run.
         if data.len() <= SMALL_BLOCKS * 16 {
-            self.keystream::<SMALL_BLOCKS>(iv, data);
+            self.keystream::<SMALL_BLOCKS>(iv, counter, data);
         } else {
-            self.keystream::<PAR_BLOCKS>(iv, data);
+            self.keystream::<PAR_BLOCKS>(iv, counter, data);
         }
     }
 
-    fn keystream<const N: usize>(&self, iv: &[u8; 16], data: &mut [u8]) {
+    fn keystream<const N: usize>(&self, iv: &[u8; 16], mut counter: u16, data: &mut [u8]) {
         let mut blocks = [Array::default(); N];
         // The counter occupies the low 16 bits of the big-endian block, zero in `iv`.
         let base = u128::from_be_bytes(*iv);
-        let mut counter: u16 = 0;
         for chunk in data.chunks_mut(N * 16) {
             let n = chunk.len().div_ceil(16);
             for block in &mut blocks[..n] {
@@ -99,7 +104,7 @@ impl AesCm {
         if let Some(fast) = &self.fast {
             // Sixteen blocks in flight already fill the pipeline within a packet.
             for (iv, data) in jobs.iter_mut().flatten() {
-                fast.apply_keystream(iv, data);
+                fast.apply_keystream_from(iv, 0, data);
             }
             return;
         }
@@ -294,6 +299,14 @@ mod tests {
             aes.apply_keystream(&iv, &mut a);
             soft.apply_keystream(&iv, &mut b);
             assert!(a == b, "AES-{} across the counter wrap", key_len * 8);
+            // From a block inside the payload, near the counter's wrap too.
+            for from in [1u16, 9, 17, 65_530] {
+                let mut a = vec![0x3cu8; 301];
+                let mut b = a.clone();
+                aes.apply_keystream_from(&iv, from, &mut a);
+                soft.apply_keystream_from(&iv, from, &mut b);
+                assert_eq!(a, b, "AES-{} from block {from}", key_len * 8);
+            }
         }
     }
 }

@@ -1,7 +1,12 @@
-//! AES-CTR keystream blocks (FIPS 197 §5.1, RFC 3711 §4.1.1) with AES-NI, eight blocks in
-//! flight, and with VAES, sixteen in flight two per 256-bit register. AES rounds have a
-//! latency of several cycles but a throughput of one or two per cycle, so only many
-//! independent counter blocks keep the units busy; the round keys stay in registers.
+//! AES-CTR (FIPS 197 §5.1, RFC 3711 §4.1.1) with AES-NI, up to eight blocks in flight, and
+//! with VAES, up to sixteen in flight two per 256-bit register. AES rounds have a latency of
+//! several cycles but a throughput of one or two per cycle, so only many independent counter
+//! blocks keep the units busy; the round keys stay in registers, and the keystream is XORed
+//! into the data straight from the registers.
+//!
+//! Each call takes one stretch of at most [`WIDE`] blocks and encrypts exactly as many
+//! counter blocks as the stretch needs, all in flight at once: one kernel per register count,
+//! so a 160-byte audio payload is one pass of ten blocks, not a pass of eight and one of four.
 
 use core::arch::x86_64::*;
 
@@ -16,52 +21,53 @@ fn counter_block(base: u128, counter: u16, i: usize) -> [u8; 16] {
     ((base & !0xffff) | u128::from(counter.wrapping_add(i as u16))).to_be_bytes()
 }
 
-/// Fills `ks` with the keystream blocks from `counter` on with AES-NI and returns how many it
-/// made: up to 8, and `blocks` if fewer are needed.
+/// The most blocks one call of [`ctr_xor_aesni`] takes.
+pub(in crate::backend) const NARROW: usize = 8;
+
+/// XORs `data` (at most [`NARROW`] blocks, the last maybe partial) with the keystream blocks
+/// from `counter` on, with AES-NI.
 ///
 /// # Safety
 /// The CPU must have AES-NI.
-pub(super) unsafe fn ctr_aesni(
-    key: &AesKey,
-    base: u128,
-    counter: u16,
-    blocks: usize,
-    ks: &mut [[u8; 16]; WIDE],
-) -> usize {
-    if blocks > 4 {
-        // SAFETY: the caller guarantees AES-NI (SSE2 is part of x86-64), the only features.
-        unsafe { aesni::<8>(key, base, counter, ks) };
-        blocks.min(8)
-    } else {
-        // SAFETY: as above.
-        unsafe { aesni::<4>(key, base, counter, ks) };
-        blocks
+pub(super) unsafe fn ctr_xor_aesni(key: &AesKey, base: u128, counter: u16, data: &mut [u8]) {
+    debug_assert!(data.len() <= NARROW * 16);
+    // SAFETY: in every arm, the caller guarantees AES-NI (SSE2 is part of x86-64), the kernels'
+    // only features; `data` holds at most as many blocks as the kernel encrypts.
+    unsafe {
+        match data.len().div_ceil(16) {
+            0 => {}
+            1 => aesni::<1>(key, base, counter, data),
+            2 => aesni::<2>(key, base, counter, data),
+            3 => aesni::<3>(key, base, counter, data),
+            4 => aesni::<4>(key, base, counter, data),
+            5 => aesni::<5>(key, base, counter, data),
+            6 => aesni::<6>(key, base, counter, data),
+            7 => aesni::<7>(key, base, counter, data),
+            _ => aesni::<8>(key, base, counter, data),
+        }
     }
 }
 
-/// As [`ctr_aesni`] with VAES: up to 16 blocks.
+/// As [`ctr_xor_aesni`] with VAES, for at most [`WIDE`] blocks.
 ///
 /// # Safety
 /// The CPU must have VAES, AVX2 and AES-NI.
-pub(super) unsafe fn ctr_vaes(
-    key: &AesKey,
-    base: u128,
-    counter: u16,
-    blocks: usize,
-    ks: &mut [[u8; 16]; WIDE],
-) -> usize {
-    if blocks >= 12 {
-        // SAFETY: the caller guarantees VAES, AVX2 and AES-NI, the function's only features.
-        unsafe { vaes::<8>(key, base, counter, ks) };
-        blocks.min(16)
-    } else if blocks > 4 {
-        // SAFETY: as above.
-        unsafe { vaes::<4>(key, base, counter, ks) };
-        blocks.min(8)
-    } else {
-        // SAFETY: as above.
-        unsafe { vaes::<2>(key, base, counter, ks) };
-        blocks
+pub(super) unsafe fn ctr_xor_vaes(key: &AesKey, base: u128, counter: u16, data: &mut [u8]) {
+    debug_assert!(data.len() <= WIDE * 16);
+    // SAFETY: in every arm, the caller guarantees VAES, AVX2 and AES-NI, the kernels' only
+    // features; `data` holds at most twice as many blocks as the kernel has registers.
+    unsafe {
+        match data.len().div_ceil(32) {
+            0 => {}
+            1 => vaes::<1>(key, base, counter, data),
+            2 => vaes::<2>(key, base, counter, data),
+            3 => vaes::<3>(key, base, counter, data),
+            4 => vaes::<4>(key, base, counter, data),
+            5 => vaes::<5>(key, base, counter, data),
+            6 => vaes::<6>(key, base, counter, data),
+            7 => vaes::<7>(key, base, counter, data),
+            _ => vaes::<8>(key, base, counter, data),
+        }
     }
 }
 
@@ -72,16 +78,48 @@ fn load128(b: &[u8; 16]) -> __m128i {
     unsafe { _mm_loadu_si128(b.as_ptr().cast()) }
 }
 
+/// XORs `data` (at most 16 bytes) with the block `ks`, with whole-block loads and stores when
+/// `data` is a whole block.
 #[inline]
 #[target_feature(enable = "sse2")]
-fn store128(b: &mut [u8; 16], v: __m128i) {
-    // SAFETY: `b` is 16 bytes, exactly what an unaligned 128-bit store writes.
-    unsafe { _mm_storeu_si128(b.as_mut_ptr().cast(), v) }
+fn xor128(data: &mut [u8], ks: __m128i) {
+    if let Ok(d) = <&mut [u8; 16]>::try_from(&mut *data) {
+        let x = _mm_xor_si128(load128(d), ks);
+        // SAFETY: `d` is 16 bytes, exactly what an unaligned 128-bit store writes.
+        unsafe { _mm_storeu_si128(d.as_mut_ptr().cast(), x) };
+    } else {
+        let mut block = [0u8; 16];
+        block[..data.len()].copy_from_slice(data);
+        let x = _mm_xor_si128(load128(&block), ks);
+        // SAFETY: as above, into the 16-byte `block`.
+        unsafe { _mm_storeu_si128(block.as_mut_ptr().cast(), x) };
+        data.copy_from_slice(&block[..data.len()]);
+    }
 }
 
-/// `N` counter blocks encrypted side by side into `ks[..N]`.
+/// XORs `data` (at most 32 bytes) with the two blocks of `ks`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn xor256(data: &mut [u8], ks: __m256i) {
+    if let Ok(d) = <&mut [u8; 32]>::try_from(&mut *data) {
+        // SAFETY: `d` is 32 bytes, exactly what an unaligned 256-bit load and store touch.
+        unsafe {
+            let x = _mm256_xor_si256(_mm256_loadu_si256(d.as_ptr().cast()), ks);
+            _mm256_storeu_si256(d.as_mut_ptr().cast(), x);
+        }
+    } else {
+        let (lo, hi) = data.split_at_mut(data.len().min(16));
+        xor128(lo, _mm256_castsi256_si128(ks));
+        if !hi.is_empty() {
+            xor128(hi, _mm256_extracti128_si256::<1>(ks));
+        }
+    }
+}
+
+/// `N` counter blocks encrypted side by side and XORed into `data` (more than `N - 1` and at
+/// most `N` blocks).
 #[target_feature(enable = "aes")]
-fn aesni<const N: usize>(key: &AesKey, base: u128, counter: u16, ks: &mut [[u8; 16]; WIDE]) {
+fn aesni<const N: usize>(key: &AesKey, base: u128, counter: u16, data: &mut [u8]) {
     let rk = key.round_keys();
     let (first, rest) = rk.split_first().expect("round keys");
     let (last, middle) = rest.split_last().expect("round keys");
@@ -97,14 +135,15 @@ fn aesni<const N: usize>(key: &AesKey, base: u128, counter: u16, ks: &mut [[u8; 
         }
     }
     let k = load128(last);
-    for (o, b) in ks.iter_mut().zip(b) {
-        store128(o, _mm_aesenclast_si128(b, k));
+    for (d, b) in data.chunks_mut(16).zip(b) {
+        xor128(d, _mm_aesenclast_si128(b, k));
     }
 }
 
-/// `2N` counter blocks encrypted side by side, two per 256-bit register, into `ks[..2N]`.
+/// `2N` counter blocks encrypted side by side, two per 256-bit register, and XORed into
+/// `data` (more than `2N - 2` and at most `2N` blocks).
 #[target_feature(enable = "vaes,avx2,aes")]
-fn vaes<const N: usize>(key: &AesKey, base: u128, counter: u16, ks: &mut [[u8; 16]; WIDE]) {
+fn vaes<const N: usize>(key: &AesKey, base: u128, counter: u16, data: &mut [u8]) {
     let rk = key.round_keys();
     let (first, rest) = rk.split_first().expect("round keys");
     let (last, middle) = rest.split_last().expect("round keys");
@@ -123,9 +162,7 @@ fn vaes<const N: usize>(key: &AesKey, base: u128, counter: u16, ks: &mut [[u8; 1
         }
     }
     let k = _mm256_broadcastsi128_si256(load128(last));
-    for (i, b) in b.into_iter().enumerate() {
-        let x = _mm256_aesenclast_epi128(b, k);
-        store128(&mut ks[2 * i], _mm256_castsi256_si128(x));
-        store128(&mut ks[2 * i + 1], _mm256_extracti128_si256::<1>(x));
+    for (d, b) in data.chunks_mut(32).zip(b) {
+        xor256(d, _mm256_aesenclast_epi128(b, k));
     }
 }

@@ -9,7 +9,7 @@ mod schedule;
 use super::aes::AesKey;
 use super::LANES;
 
-pub(super) use aes::WIDE as AES_WIDE;
+pub(super) use aes::{NARROW as AES_NARROW, WIDE as AES_WIDE};
 
 /// AES-NI (every x86-64 CPU with it has SSE2).
 pub(super) fn has_aes_ni() -> bool {
@@ -21,24 +21,20 @@ pub(super) fn has_vaes() -> bool {
     is_x86_feature_detected!("vaes") && is_x86_feature_detected!("avx2") && has_aes_ni()
 }
 
-/// AES-CTR keystream blocks into `ks`, with VAES if `vaes` (else AES-NI); returns how many
-/// (see [`aes::ctr_aesni`] and [`aes::ctr_vaes`]).
-pub(super) fn aes_ctr(
-    key: &AesKey,
-    base: u128,
-    counter: u16,
-    blocks: usize,
-    ks: &mut [[u8; 16]; AES_WIDE],
-    vaes: bool,
-) -> usize {
+/// XORs `data` with the AES-CTR keystream blocks from `counter` on, with VAES if `vaes` (at
+/// most [`AES_WIDE`] blocks) or else AES-NI (at most [`AES_NARROW`]); the last block may be
+/// partial (see [`aes::ctr_xor_vaes`] and [`aes::ctr_xor_aesni`]).
+pub(super) fn aes_ctr_xor(key: &AesKey, base: u128, counter: u16, data: &mut [u8], vaes: bool) {
     if vaes {
         assert!(has_vaes(), "callers check VAES first");
-        // SAFETY: VAES, AVX2 and AES-NI were just checked, what `aes::ctr_vaes` requires.
-        unsafe { aes::ctr_vaes(key, base, counter, blocks, ks) }
+        assert!(data.len() <= AES_WIDE * 16, "at most {AES_WIDE} blocks");
+        // SAFETY: VAES, AVX2 and AES-NI were just checked, what `aes::ctr_xor_vaes` requires.
+        unsafe { aes::ctr_xor_vaes(key, base, counter, data) }
     } else {
         assert!(has_aes_ni(), "callers check AES-NI first");
-        // SAFETY: AES-NI was just checked, what `aes::ctr_aesni` requires.
-        unsafe { aes::ctr_aesni(key, base, counter, blocks, ks) }
+        assert!(data.len() <= AES_NARROW * 16, "at most {AES_NARROW} blocks");
+        // SAFETY: AES-NI was just checked, what `aes::ctr_xor_aesni` requires.
+        unsafe { aes::ctr_xor_aesni(key, base, counter, data) }
     }
 }
 
