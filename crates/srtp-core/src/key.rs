@@ -234,6 +234,15 @@ impl fmt::Debug for MasterKey {
     }
 }
 
+impl MasterKey {
+    /// Whether `other` has the same key and salt (whatever its MKI and lifetime): packets
+    /// protected under one authenticate under the other. In constant time.
+    pub(crate) fn same_material(&self, other: &MasterKey) -> bool {
+        use subtle::ConstantTimeEq;
+        bool::from(self.key().ct_eq(other.key()) & self.salt().ct_eq(other.salt()))
+    }
+}
+
 impl PartialEq for MasterKey {
     fn eq(&self, other: &Self) -> bool {
         use subtle::ConstantTimeEq;

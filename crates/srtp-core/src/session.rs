@@ -457,13 +457,8 @@ impl Session {
 
         // Candidate rollover counters: the estimate first, then the recovery guesses.
         let state = self.rx.get(hdr.ssrc).and_then(|s| s.rtp.as_ref());
-        let (estimate, young) = match state {
-            Some(st) => (
-                estimate_roc(st.roc, st.s_l, hdr.seq),
-                st.received < YOUNG_STREAM_PACKETS,
-            ),
-            None => (0, true),
-        };
+        let estimate = self.estimate_rx_roc(hdr.ssrc, hdr.seq);
+        let young = state.is_none_or(|st| st.received < YOUNG_STREAM_PACKETS);
         if let Some(st) = state {
             let first = u32::try_from(estimate).map_err(|_| Error::TooOld)?;
             st.window.check(index(first, hdr.seq))?;
@@ -573,6 +568,21 @@ impl Session {
         Ok((body_end, deferred))
     }
 
+    /// The rollover counter a receiver estimates for sequence number `seq` of `ssrc` (RFC 3711
+    /// §3.3.1): from the stream's state, else from where it stood before a re-key that
+    /// replaced every key (see [`rekey`](Self::rekey)), else 0. Negative when the estimate is
+    /// one before 0.
+    fn estimate_rx_roc(&self, ssrc: u32, seq: u16) -> i64 {
+        match self.rx.get(ssrc) {
+            Some(RxStream { rtp: Some(st), .. }) => estimate_roc(st.roc, st.s_l, seq),
+            Some(RxStream {
+                roc_hint: Some((roc, s_l)),
+                ..
+            }) => estimate_roc(*roc, *s_l, seq),
+            _ => 0,
+        }
+    }
+
     /// Records an SRTP packet that authenticated: one more use of its key, and its stream's
     /// rollover counter, highest sequence number and replay window moved on (RFC 3711 §3.3.1).
     fn accept_rtp(&mut self, slot: usize, ssrc: u32, seq: u16, roc: u32, idx: u64) {
@@ -581,6 +591,7 @@ impl Session {
         let stream = self.rx.entry(ssrc, RxStream::default);
         match &mut stream.rtp {
             None => {
+                stream.roc_hint = None;
                 stream.rtp = Some(RtpRx {
                     roc,
                     s_l: seq,
@@ -612,7 +623,7 @@ impl Session {
             return None;
         }
         let st = self.rx.get(pre.hdr.ssrc).and_then(|s| s.rtp.as_ref());
-        let estimate = st.map_or(0, |st| estimate_roc(st.roc, st.s_l, pre.hdr.seq));
+        let estimate = self.estimate_rx_roc(pre.hdr.ssrc, pre.hdr.seq);
         if estimate != i64::from(pre.roc) {
             return None;
         }
@@ -1018,10 +1029,7 @@ impl Session {
         let slot = self
             .find_key(&packet[body_end..body_end + self.mki_len])
             .ok()?;
-        let roc = match self.rx.get(hdr.ssrc).and_then(|s| s.rtp.as_ref()) {
-            Some(st) => u32::try_from(estimate_roc(st.roc, st.s_l, hdr.seq)).ok()?,
-            None => 0,
-        };
+        let roc = u32::try_from(self.estimate_rx_roc(hdr.ssrc, hdr.seq)).ok()?;
         Some(Premac {
             hdr,
             slot,
@@ -1078,14 +1086,38 @@ impl Session {
         Ok(())
     }
 
-    /// Replaces all master keys (re-keying) while keeping every stream's rollover counter,
-    /// sequence number, replay window and SRTCP index, so that packets continue seamlessly
-    /// (RFC 3711 §3.3.1: the rollover counter is per stream, not per key).
+    /// Replaces all master keys (re-keying).
+    ///
+    /// Sending continues every stream's rollover counter, sequence number and SRTCP index
+    /// (RFC 3711 §3.3.1: the rollover counter is per stream, not per key), so the peer's
+    /// receiver carries on seamlessly and no index is protected twice.
+    ///
+    /// Receiving depends on the keys. While one of the new keys has the key and salt of one
+    /// of the old ones (the same keys given again, as a re-INVITE for hold repeats them, or a
+    /// key added beside the one in use), every stream's replay window stays, so no packet
+    /// already received is accepted again. When every key is new, the peer may have started
+    /// its sending afresh under them, as libsrtp-based stacks do when they re-key (their
+    /// SRTCP index from 0, their rollover counter from 0): the replay windows start again
+    /// with the first packet that authenticates under the new keys, and the rollover counter
+    /// reached so far is kept as the first guess, with the recovery guesses of a new stream
+    /// (one more, one less, zero) behind it. Packets under the old keys no longer
+    /// authenticate, so the fresh windows let no old packet back in.
     ///
     /// # Errors
     /// [`PolicyError`] if the keys do not fit the profile; the session is unchanged then.
     pub fn rekey(&mut self, keys: &[MasterKey]) -> Result<(), PolicyError> {
         self.mki_len = check_keys(self.profile, keys)?;
+        let kept = keys
+            .iter()
+            .any(|k| self.keys.iter().any(|s| s.master.same_material(k)));
+        if !kept {
+            for stream in self.rx.values_mut() {
+                if let Some(st) = stream.rtp.take() {
+                    stream.roc_hint = Some((st.roc, st.s_l));
+                }
+                stream.rtcp = None;
+            }
+        }
         self.keys = keys
             .iter()
             .map(|k| KeySlot::new(self.profile, k.clone(), self.backend))

@@ -96,6 +96,11 @@ impl<T> StreamTable<T> {
         self.map.len()
     }
 
+    /// Every stream, to change in place (their order and use stamps stay as they were).
+    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut T> + '_ {
+        self.map.values_mut().map(|(t, _)| t)
+    }
+
     pub(crate) fn ssrcs(&self) -> impl Iterator<Item = u32> + '_ {
         self.map.keys().copied()
     }
@@ -106,6 +111,10 @@ impl<T> StreamTable<T> {
 pub(crate) struct RxStream {
     pub(crate) rtp: Option<RtpRx>,
     pub(crate) rtcp: Option<ReplayWindow>,
+    /// After a re-key that replaced every master key: the rollover counter and highest
+    /// sequence number the stream had reached under the old keys, the first guess for the
+    /// new ones until a packet authenticates under them (`rtp` is `None` until then).
+    pub(crate) roc_hint: Option<(u32, u16)>,
 }
 
 /// Receive state of one SSRC's SRTP packets.

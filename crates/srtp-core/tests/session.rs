@@ -410,6 +410,111 @@ fn key_lifetime_is_enforced_with_warning_first() {
     assert_eq!(tx.send_roc(SSRC), Some((0, 16)));
 }
 
+/// A peer that re-keys by starting afresh under the new key (libsrtp-based stacks re-create
+/// their context: SRTCP index and rollover counter from 0, sequence numbers running on) is
+/// received without a replay rejection; one that carries its counters on is too; the old key's
+/// packets no longer authenticate; and the same key given again keeps the replay windows.
+#[test]
+fn rekey_to_new_keys_accepts_a_peer_that_starts_afresh() {
+    let profile = Profile::Aes128CmHmacSha1_80;
+    let old = Policy::new(profile, key(profile, 40));
+    // Sequence numbers 65 000 to 65 535 then 0 to 20: rollover counter 1.
+    let seqs = || (65_000..=65_535u16).chain(0..=20);
+    let (mut tx, mut rx) = pair(&old);
+    let mut kept = Vec::new();
+    for seq in seqs() {
+        let sent = protect(&mut tx, &rtp(seq, SSRC, 20));
+        unprotect(&mut rx, &sent).unwrap();
+        kept.push(sent);
+    }
+    for _ in 0..50 {
+        let sent = protect_rtcp(&mut tx, &rtcp(SSRC, 8));
+        unprotect_rtcp(&mut rx, &sent).unwrap();
+    }
+    let old_rtcp = protect_rtcp(&mut tx, &rtcp(SSRC, 8));
+    assert_eq!(rx.receive_roc(SSRC), Some((1, 20)));
+
+    // The same key again (a re-INVITE for hold): the windows stay.
+    rx.rekey(&[key(profile, 40)]).unwrap();
+    assert_eq!(unprotect(&mut rx, &kept[530]), Err(Error::Replayed));
+    assert_eq!(rx.receive_roc(SSRC), Some((1, 20)));
+
+    // A new key, and a sender that starts afresh under it: its rollover counter from 0, its
+    // sequence numbers running on, its SRTCP index from 0.
+    let fresh = Policy::new(profile, key(profile, 41));
+    rx.rekey(&[key(profile, 41)]).unwrap();
+    let mut restarted = Session::new(&fresh).unwrap();
+    for seq in 21..100u16 {
+        let sent = protect(&mut restarted, &rtp(seq, SSRC, 20));
+        assert_eq!(
+            unprotect(&mut rx, &sent).unwrap(),
+            rtp(seq, SSRC, 20),
+            "seq {seq}"
+        );
+    }
+    assert_eq!(rx.receive_roc(SSRC), Some((0, 99)));
+    for i in 0..5 {
+        let sent = protect_rtcp(&mut restarted, &rtcp(SSRC, 8));
+        assert!(unprotect_rtcp(&mut rx, &sent).is_ok(), "SRTCP {i}");
+    }
+    // The old key's packets fail now, and a packet under the new key is not accepted twice.
+    for old in &kept {
+        assert!(matches!(
+            unprotect(&mut rx, old),
+            Err(Error::AuthenticationFailed | Error::TooOld)
+        ));
+    }
+    assert_eq!(
+        unprotect_rtcp(&mut rx, &old_rtcp),
+        Err(Error::AuthenticationFailed)
+    );
+    let again = protect(&mut restarted, &rtp(100, SSRC, 20));
+    unprotect(&mut rx, &again).unwrap();
+    assert_eq!(unprotect(&mut rx, &again), Err(Error::Replayed));
+
+    // A sender that carries its counters on across the re-key (as this crate's does).
+    let (mut tx, mut rx) = pair(&old);
+    for seq in seqs() {
+        let sent = protect(&mut tx, &rtp(seq, SSRC, 20));
+        unprotect(&mut rx, &sent).unwrap();
+    }
+    tx.rekey(&[key(profile, 41)]).unwrap();
+    rx.rekey(&[key(profile, 41)]).unwrap();
+    for seq in 21..30u16 {
+        let sent = protect(&mut tx, &rtp(seq, SSRC, 20));
+        assert_eq!(unprotect(&mut rx, &sent).unwrap(), rtp(seq, SSRC, 20));
+    }
+    assert_eq!(rx.receive_roc(SSRC), Some((1, 29)));
+
+    // The batch path guesses from the same place.
+    let (mut tx, mut rx) = pair(&old);
+    for seq in seqs() {
+        let sent = protect(&mut tx, &rtp(seq, SSRC, 20));
+        unprotect(&mut rx, &sent).unwrap();
+    }
+    tx.rekey(&[key(profile, 41)]).unwrap();
+    rx.rekey(&[key(profile, 41)]).unwrap();
+    let mut bufs: Vec<Vec<u8>> = (21..29u16)
+        .map(|seq| {
+            let mut b = protect(&mut tx, &rtp(seq, SSRC, 20));
+            b.resize(b.len() + 16, 0);
+            b
+        })
+        .collect();
+    let lens: Vec<usize> = bufs.iter().map(|b| b.len() - 16).collect();
+    let mut batch: Vec<BatchPacket<'_>> = bufs
+        .iter_mut()
+        .zip(&lens)
+        .map(|(b, &l)| BatchPacket::new(b, l))
+        .collect();
+    rx.unprotect_rtp_batch(&mut batch);
+    for (p, seq) in batch.iter().zip(21u16..) {
+        assert!(p.result.is_ok(), "seq {seq}: {:?}", p.result);
+        assert_eq!(p.len, 12 + 20);
+    }
+    assert_eq!(rx.receive_roc(SSRC), Some((1, 28)));
+}
+
 #[test]
 fn forged_packets_from_random_ssrcs_create_no_state() {
     let profile = Profile::Aes128CmHmacSha1_80;
