@@ -473,13 +473,17 @@ fn rekey_to_new_keys_accepts_a_peer_that_starts_afresh() {
     assert_eq!(unprotect(&mut rx, &again), Err(Error::Replayed));
 
     // A sender that carries its counters on across the re-key (as this crate's does).
-    let (mut tx, mut rx) = pair(&old);
-    for seq in seqs() {
-        let sent = protect(&mut tx, &rtp(seq, SSRC, 20));
-        unprotect(&mut rx, &sent).unwrap();
-    }
-    tx.rekey(&[key(profile, 41)]).unwrap();
-    rx.rekey(&[key(profile, 41)]).unwrap();
+    let rekeyed = || {
+        let (mut tx, mut rx) = pair(&old);
+        for seq in seqs() {
+            let sent = protect(&mut tx, &rtp(seq, SSRC, 20));
+            unprotect(&mut rx, &sent).unwrap();
+        }
+        tx.rekey(&[key(profile, 41)]).unwrap();
+        rx.rekey(&[key(profile, 41)]).unwrap();
+        (tx, rx)
+    };
+    let (mut tx, mut rx) = rekeyed();
     for seq in 21..30u16 {
         let sent = protect(&mut tx, &rtp(seq, SSRC, 20));
         assert_eq!(unprotect(&mut rx, &sent).unwrap(), rtp(seq, SSRC, 20));
@@ -487,13 +491,7 @@ fn rekey_to_new_keys_accepts_a_peer_that_starts_afresh() {
     assert_eq!(rx.receive_roc(SSRC), Some((1, 29)));
 
     // The batch path guesses from the same place.
-    let (mut tx, mut rx) = pair(&old);
-    for seq in seqs() {
-        let sent = protect(&mut tx, &rtp(seq, SSRC, 20));
-        unprotect(&mut rx, &sent).unwrap();
-    }
-    tx.rekey(&[key(profile, 41)]).unwrap();
-    rx.rekey(&[key(profile, 41)]).unwrap();
+    let (mut tx, mut rx) = rekeyed();
     let mut bufs: Vec<Vec<u8>> = (21..29u16)
         .map(|seq| {
             let mut b = protect(&mut tx, &rtp(seq, SSRC, 20));
