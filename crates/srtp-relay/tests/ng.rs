@@ -605,3 +605,87 @@ async fn audio_and_video_with_video_rejected_by_the_callee() {
     flows(&a, Some(&mut a_tx), media_addr(&to_a), &b, None, 0x0a0d, 5);
     ng.finish("av-1").await;
 }
+
+/// A caller's re-INVITE with new keys, from a client that re-creates its SRTP context (its
+/// sequence numbers and indices start again): the new key is applied on the caller's leg and
+/// media flows at once. On the same tag and MKI form the relay keeps its own line; when the
+/// re-offer keeps only the line without MKI, the relay answers on that tag without MKI
+/// (symmetric MKI), with a fresh key of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_reoffer_with_new_keys_is_applied() {
+    let (mut ng, a, b) = Ng::with_peers((46700, 46799)).await;
+    let avp = || vec![("transport-protocol", Value::str("RTP/AVP"))];
+    let to_b = ng.offer("rekey-1", &lync_offer(port(&a)), avp());
+    let to_a = ng.answer_ok("rekey-1", &phone(port(&b), "RTP/AVP"));
+    let relay_line = crypto_lines(&to_a)[0].to_string();
+    let caller = |key: &str| format!("a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{key}|2^31|1:1");
+    let mut a_tx = session(&caller(KEY_A));
+    flows(&a, Some(&mut a_tx), media_addr(&to_a), &b, None, 0x1111, 10);
+
+    // New keys on the same tags.
+    let rekeyed = lync_offer(port(&a)).replace(KEY_A, KEY_B);
+    let again = ng.offer("rekey-1", &rekeyed, avp());
+    assert_eq!(media_addr(&again), media_addr(&to_b), "same ports");
+    let to_a2 = ng.answer_ok("rekey-1", &phone(port(&b), "RTP/AVP"));
+    assert_eq!(crypto_lines(&to_a2), vec![relay_line.as_str()], "{to_a2}");
+    let mut a_tx = session(&caller(KEY_B));
+    flows(
+        &a,
+        Some(&mut a_tx),
+        media_addr(&to_a2),
+        &b,
+        None,
+        0x1111,
+        10,
+    );
+    let mut a_rx = session(&relay_line);
+    flows(&b, None, media_addr(&to_b), &a, Some(&mut a_rx), 0x2222, 10);
+
+    // Only the line without MKI (tag 3), with yet another key.
+    let no_mki: String = lync_offer(port(&a))
+        .replace(KEY_A2, KEY_A)
+        .lines()
+        .filter(|l| !l.starts_with("a=crypto:2 "))
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    ng.offer("rekey-1", &no_mki, avp());
+    let to_a3 = ng.answer_ok("rekey-1", &phone(port(&b), "RTP/AVP"));
+    let lines = crypto_lines(&to_a3);
+    assert_eq!(lines.len(), 1, "{to_a3}");
+    assert!(
+        lines[0].starts_with("a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:")
+            && lines[0].ends_with("|2^31"),
+        "{}",
+        lines[0]
+    );
+    assert_ne!(lines[0], relay_line);
+    let mut a_tx = session(&format!(
+        "a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A}|2^31"
+    ));
+    flows(
+        &a,
+        Some(&mut a_tx),
+        media_addr(&to_a3),
+        &b,
+        None,
+        0x1111,
+        10,
+    );
+    let mut a_rx = session(lines[0]);
+    flows(&b, None, media_addr(&to_b), &a, Some(&mut a_rx), 0x3333, 10);
+
+    // A re-offer without a line in the call's suite is refused.
+    let none: String = no_mki
+        .lines()
+        .filter(|l| !l.starts_with("a=crypto:"))
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    let r = ng.send(vec![
+        ("command", Value::str("offer")),
+        ("call-id", Value::str("rekey-1")),
+        ("from-tag", Value::str("tag-a")),
+        ("sdp", Value::str(&none)),
+    ]);
+    assert_eq!(r.get_str("result"), Some("error"), "{r:?}");
+    ng.finish("rekey-1").await;
+}

@@ -220,7 +220,7 @@ impl Ng {
             }
             // A re-offer (re-INVITE, hold): same ports and lines, new remote and direction.
             if call.from_tag == from_tag {
-                self.update_leg(call, 0, &sdp)?;
+                self.reoffer_from_caller(call, &sdp, &flags)?;
                 let out = render_callee(call, &mut sdp, &self.control, flags.replace_origin, |s| {
                     s.callee_lines.iter().collect()
                 });
@@ -469,11 +469,52 @@ impl Ng {
             .map_err(|e| e.to_string())
     }
 
-    /// Applies a re-offer's remote and direction to leg `leg` of every stream.
-    fn update_leg(&self, call: &NgCall, leg: usize, sdp: &Sdp) -> Result<(), String> {
-        for (i, stream) in call.streams.iter().enumerate() {
+    /// A re-offer from the caller (re-INVITE: hold, resume, a moved endpoint, new keys): its
+    /// address and direction for leg 0 and, where leg 0 is SRTP, its keys: the line on the
+    /// tag the relay answered before if the re-offer still has it in the same suite, else the
+    /// first usable line of that suite. The relay keeps its own key unless the chosen line's
+    /// tag or MKI form changed; then its answer line follows the new line (a fresh key, in
+    /// the same MKI form, symmetric MKI), and the leg's streams carry on under it.
+    fn reoffer_from_caller(
+        &self,
+        call: &mut NgCall,
+        sdp: &Sdp,
+        flags: &Flags,
+    ) -> Result<(), String> {
+        let mki_len =
+            |a: &CryptoAttribute| a.keys.first().and_then(MasterKey::mki).map(|m| m.len());
+        for (i, stream) in call.streams.iter_mut().enumerate() {
             let Some(id) = stream.relay else { continue };
-            self.apply(id, leg, sdp_update(sdp, i))?;
+            let m = &sdp.media[i];
+            let mut update = sdp_update(sdp, i);
+            if let (Some(ours), true) = (&stream.caller_line, m.port != 0) {
+                let offered: Vec<CryptoAttribute> = m
+                    .crypto_lines()
+                    .filter_map(|l| l.parse::<CryptoAttribute>().ok())
+                    .filter(|a| {
+                        a.profile == ours.profile
+                            && flags.suite_allowed(a.profile)
+                            && a.policy().is_ok()
+                    })
+                    .collect();
+                let theirs = offered
+                    .iter()
+                    .find(|a| a.tag == ours.tag)
+                    .or(offered.first())
+                    .ok_or_else(|| {
+                        format!(
+                            "media {i}: the re-offer has no a=crypto line in {}",
+                            ours.profile.sdes_name()
+                        )
+                    })?;
+                if theirs.tag != ours.tag || mki_len(theirs) != mki_len(ours) {
+                    let own = answer_line(theirs);
+                    update.outbound_keys = Some(own.keys.clone());
+                    stream.caller_line = Some(own);
+                }
+                update.inbound_keys = Some(theirs.keys.clone());
+            }
+            self.apply(id, 0, update)?;
         }
         Ok(())
     }
