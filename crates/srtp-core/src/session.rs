@@ -1103,6 +1103,9 @@ impl Session {
     /// (one more, one less, zero) behind it. Packets under the old keys no longer
     /// authenticate, so the fresh windows let no old packet back in.
     ///
+    /// A key given again keeps its count of packets protected and received against its
+    /// lifetime (RFC 3711 §9.2), so repeating a key never stretches its life.
+    ///
     /// # Errors
     /// [`PolicyError`] if the keys do not fit the profile; the session is unchanged then.
     pub fn rekey(&mut self, keys: &[MasterKey]) -> Result<(), PolicyError> {
@@ -1118,9 +1121,18 @@ impl Session {
                 stream.rtcp = None;
             }
         }
+        let old = core::mem::take(&mut self.keys);
         self.keys = keys
             .iter()
-            .map(|k| KeySlot::new(self.profile, k.clone(), self.backend))
+            .map(|k| {
+                let mut slot = KeySlot::new(self.profile, k.clone(), self.backend);
+                // A key given again keeps its count of packets against its lifetime.
+                if let Some(o) = old.iter().find(|o| o.master.same_material(k)) {
+                    slot.rtp_used = o.rtp_used;
+                    slot.rtcp_used = o.rtcp_used;
+                }
+                slot
+            })
             .collect();
         self.sender = 0;
         Ok(())

@@ -401,6 +401,11 @@ fn key_lifetime_is_enforced_with_warning_first() {
     assert_eq!(tx.protect_rtp(&mut buf, 16), Err(Error::KeyExhausted));
     assert_eq!(tx.key_usage().rtp_packets, 16);
 
+    // The same key given again does not start its lifetime over.
+    tx.rekey(&[key(profile, 13).with_lifetime(16)]).unwrap();
+    assert_eq!(tx.key_usage().rtp_packets, 16);
+    assert_eq!(tx.protect_rtp(&mut buf, 16), Err(Error::KeyExhausted));
+
     // Re-keying keeps the stream's index running: no restart, no replay rejections.
     let fresh = key(profile, 14);
     tx.rekey(std::slice::from_ref(&fresh)).unwrap();

@@ -136,9 +136,20 @@ impl Control {
     }
 }
 
+/// The lifetime the relay declares for its own keys when the endpoint's line declares one:
+/// 2^31 packets, the form Microsoft peers send and expect.
+const ANSWER_LIFETIME: u64 = 1 << 31;
+
 /// The relay's own `a=crypto` line answering an endpoint's line (RFC 4568 §7.1.2): the same
-/// tag and suite, a fresh key, the same lifetime, and an MKI of the same length only when
-/// the endpoint's line had one (symmetric MKI, as Microsoft peers expect).
+/// tag and suite, a fresh key, an MKI of the same length only when the endpoint's line had
+/// one (symmetric MKI, as Microsoft peers expect), and the negotiated session parameters
+/// `UNENCRYPTED_SRTP`, `UNENCRYPTED_SRTCP` and `UNAUTHENTICATED_SRTP` (§6.3.2, §6.3.3:
+/// accepted by repeating them, and then both directions send that way).
+///
+/// A lifetime is the sender's own declaration about its own key, so the relay does not
+/// copy the endpoint's: it declares [`ANSWER_LIFETIME`] when the endpoint declared one
+/// (keeping the line's shape) and none otherwise (2^48 by RFC 3711). Copying a short one,
+/// `|2^20` say, would stop the relay's sending after 2^20 packets with nothing to re-key.
 pub fn answer_line(offered: &CryptoAttribute) -> CryptoAttribute {
     let mut key = MasterKey::generate(offered.profile);
     if let Some(first) = offered.keys.first() {
@@ -147,11 +158,16 @@ pub fn answer_line(offered: &CryptoAttribute) -> CryptoAttribute {
                 key = key.with_mki(m);
             }
         }
-        if let Some(lifetime) = first.lifetime() {
-            key = key.with_lifetime(lifetime);
+        if first.lifetime().is_some() {
+            key = key.with_lifetime(ANSWER_LIFETIME);
         }
     }
-    CryptoAttribute::new(offered.tag, offered.profile, key)
+    let mut line = CryptoAttribute::new(offered.tag, offered.profile, key);
+    let (theirs, ours) = (&offered.params, &mut line.params);
+    ours.unencrypted_srtp = theirs.unencrypted_srtp;
+    ours.unencrypted_srtcp = theirs.unencrypted_srtcp;
+    ours.unauthenticated_srtp = theirs.unauthenticated_srtp;
+    line
 }
 
 #[cfg(test)]
@@ -176,5 +192,38 @@ mod tests {
             .unwrap();
         assert!(answer_line(&without).to_string().ends_with("|2^31"));
         assert_ne!(answer_line(&with).keys[0].key(), with.keys[0].key());
+    }
+
+    #[test]
+    fn answer_declares_its_own_lifetime_and_repeats_negotiated_parameters() {
+        let line = |s: &str| -> CryptoAttribute { s.parse().unwrap() };
+        let key = "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz";
+        // RFC 4568's example form: a short lifetime and a 4-byte MKI.
+        let short = line(&format!(
+            "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key}|2^20|1:4"
+        ));
+        let a = answer_line(&short);
+        assert_eq!(a.keys[0].lifetime(), Some(1 << 31));
+        assert!(a.to_string().ends_with("|2^31|1:4"), "{a}");
+        let none = line(&format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key}"));
+        assert_eq!(answer_line(&none).keys[0].lifetime(), None);
+
+        let params = line(&format!(
+            "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key} KDR=10 UNENCRYPTED_SRTP \
+             UNENCRYPTED_SRTCP UNAUTHENTICATED_SRTP WSH=128"
+        ));
+        let a = answer_line(&params);
+        let text = a.to_string();
+        for p in [
+            "UNENCRYPTED_SRTP",
+            "UNENCRYPTED_SRTCP",
+            "UNAUTHENTICATED_SRTP",
+        ] {
+            assert!(text.contains(p), "{p} repeated: {text}");
+        }
+        // Declarative ones are the offerer's own.
+        assert!(!text.contains("KDR") && !text.contains("WSH"), "{text}");
+        let policy = a.policy().unwrap();
+        assert!(!policy.encrypt_rtp && !policy.encrypt_rtcp && !policy.authenticate_rtp);
     }
 }

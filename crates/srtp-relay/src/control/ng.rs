@@ -706,6 +706,8 @@ fn callee_lines(offered: &[CryptoAttribute], profile: Profile) -> Vec<CryptoAttr
         }
         let mut line = answer_line(a);
         line.tag = lines.len() as u32 + 1;
+        // An offer of the relay's own: full SRTP, whatever the caller negotiated on its leg.
+        line.params = Default::default();
         lines.push(line);
     }
     if lines.is_empty() {
