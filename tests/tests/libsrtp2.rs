@@ -4,7 +4,7 @@
 //! srtp-core and libsrtp2: each side's protected packet must unprotect on the other side, and
 //! since both are deterministic, the protected bytes must be identical. Packets vary in
 //! payload length (0..=1400), CSRCs and header extensions; sequence numbers cross 65535;
-//! deliveries are sometimes reordered. Also: SRTCP with E=1 and E=0, MKIs of 1 and 4 bytes
+//! deliveries are sometimes reordered. Also: SRTCP with E=1 and E=0, MKIs of 1, 4, 32 and 128 bytes
 //! with two master keys and a sender key switch, unencrypted and unauthenticated SRTP, replay
 //! and tampering.
 //!
@@ -491,6 +491,13 @@ macro_rules! every_profile {
             #[test]
             fn mki_4_byte_two_keys_sender_switch() {
                 check_mki(P, 4);
+            }
+
+            /// RFC 4568's own example length (`|1:32`), and the longest (128 bytes).
+            #[test]
+            fn mki_32_and_128_bytes_two_keys_sender_switch() {
+                check_mki(P, 32);
+                check_mki(P, 128);
             }
 
             #[test]

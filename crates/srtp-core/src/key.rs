@@ -10,11 +10,12 @@ use crate::{PolicyError, Profile};
 pub(crate) const MAX_KEY_LEN: usize = 32;
 /// Largest master salt in bytes.
 pub(crate) const MAX_SALT_LEN: usize = 14;
-/// Largest MKI this implementation accepts, in bytes.
-pub const MAX_MKI_LEN: usize = 4;
+/// Largest MKI in bytes: RFC 4568 §6.1 allows 1 to 128 (its own example line uses 32), as
+/// does libsrtp (`SRTP_MAX_MKI_LEN`).
+pub const MAX_MKI_LEN: usize = 128;
 
-/// A master key identifier (RFC 3711 §3.1): 1 to 4 bytes carried in every packet to select
-/// the master key, as in the Microsoft form `|2^31|1:1` (MKI value 1, 1 byte).
+/// A master key identifier (RFC 3711 §3.1): 1 to [`MAX_MKI_LEN`] bytes carried in every packet
+/// to select the master key, as in the Microsoft form `|2^31|1:1` (MKI value 1, 1 byte).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Mki {
     bytes: [u8; MAX_MKI_LEN],
@@ -22,16 +23,19 @@ pub struct Mki {
 }
 
 impl Mki {
-    /// An MKI with `value` written big-endian into `len` bytes, as SDES `MKI:length` gives it.
+    /// An MKI with `value` written big-endian into `len` bytes (zeros before it when `len` is
+    /// more than 4), as SDES `MKI:length` gives it.
     ///
     /// # Errors
-    /// [`PolicyError::MkiLength`] if `len` is not 1 to 4 or `value` does not fit in `len` bytes.
+    /// [`PolicyError::MkiLength`] if `len` is not 1 to [`MAX_MKI_LEN`] or `value` does not fit
+    /// in `len` bytes.
     pub fn new(value: u32, len: usize) -> Result<Self, PolicyError> {
         if !(1..=MAX_MKI_LEN).contains(&len) || (len < 4 && value >> (8 * len) != 0) {
             return Err(PolicyError::MkiLength(len));
         }
         let mut bytes = [0; MAX_MKI_LEN];
-        bytes[..len].copy_from_slice(&value.to_be_bytes()[4 - len..]);
+        let n = len.min(4);
+        bytes[len - n..len].copy_from_slice(&value.to_be_bytes()[4 - n..]);
         Ok(Self {
             bytes,
             len: len as u8,
@@ -41,7 +45,7 @@ impl Mki {
     /// An MKI from its bytes on the wire.
     ///
     /// # Errors
-    /// [`PolicyError::MkiLength`] if `bytes` is empty or longer than 4.
+    /// [`PolicyError::MkiLength`] if `bytes` is empty or longer than [`MAX_MKI_LEN`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, PolicyError> {
         if !(1..=MAX_MKI_LEN).contains(&bytes.len()) {
             return Err(PolicyError::MkiLength(bytes.len()));
@@ -59,11 +63,41 @@ impl Mki {
         &self.bytes[..self.len as usize]
     }
 
-    /// The MKI value as an integer.
+    /// The MKI value as an integer: exact for every MKI SDES can describe here (values up to
+    /// 2^32 - 1, in any length); for a longer value (from the wire or DTLS-SRTP), its low 32
+    /// bits. `Display` always prints the whole value.
     pub fn value(&self) -> u32 {
         self.as_bytes()
             .iter()
             .fold(0u32, |acc, &b| (acc << 8) | u32::from(b))
+    }
+
+    /// The value in decimal, however long: base-256 digits divided down by 10.
+    fn write_decimal(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut n = [0u8; MAX_MKI_LEN];
+        let len = self.len as usize;
+        n[..len].copy_from_slice(self.as_bytes());
+        let mut digits = [0u8; 3 * MAX_MKI_LEN]; // 256^128 < 10^309
+        let mut count = 0;
+        loop {
+            let mut rem = 0u32;
+            let mut nonzero = false;
+            for b in &mut n[..len] {
+                let cur = (rem << 8) | u32::from(*b);
+                *b = (cur / 10) as u8;
+                rem = cur % 10;
+                nonzero |= *b != 0;
+            }
+            digits[count] = b'0' + rem as u8;
+            count += 1;
+            if !nonzero {
+                break;
+            }
+        }
+        for d in digits[..count].iter().rev() {
+            fmt::Write::write_char(f, char::from(*d))?;
+        }
+        Ok(())
     }
 
     /// Length in bytes.
@@ -75,13 +109,16 @@ impl Mki {
 
 impl fmt::Debug for Mki {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Mki({}:{})", self.value(), self.len)
+        f.write_str("Mki(")?;
+        self.write_decimal(f)?;
+        write!(f, ":{})", self.len)
     }
 }
 
 impl fmt::Display for Mki {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.value(), self.len)
+        self.write_decimal(f)?;
+        write!(f, ":{}", self.len)
     }
 }
 
@@ -200,6 +237,11 @@ impl MasterKey {
         self.mki
     }
 
+    /// The MKI, borrowed (an [`Mki`] is up to 129 bytes: the packet path copies none).
+    pub(crate) fn mki_ref(&self) -> Option<&Mki> {
+        self.mki.as_ref()
+    }
+
     /// The lifetime in packets, if one was set.
     pub fn lifetime(&self) -> Option<u64> {
         self.lifetime
@@ -268,8 +310,22 @@ mod tests {
         assert_eq!(m.as_bytes(), &[0, 0, 1, 2]);
         assert_eq!(Mki::new(256, 1), Err(PolicyError::MkiLength(1)));
         assert_eq!(Mki::new(1, 0), Err(PolicyError::MkiLength(0)));
-        assert_eq!(Mki::new(1, 5), Err(PolicyError::MkiLength(5)));
+        assert_eq!(Mki::new(1, 129), Err(PolicyError::MkiLength(129)));
         assert_eq!(Mki::new(u32::MAX, 4).unwrap().value(), u32::MAX);
+        // Longer than four bytes: zeros, then the value (RFC 4568 §4's `1:32`).
+        let m = Mki::new(0x0102, 32).unwrap();
+        assert_eq!(m.as_bytes()[..30], [0; 30]);
+        assert_eq!(m.as_bytes()[30..], [1, 2]);
+        assert_eq!((m.value(), m.to_string()), (0x0102, "258:32".to_string()));
+        assert_eq!(Mki::new(7, 128).unwrap().as_bytes().len(), 128);
+        assert_eq!(Mki::from_bytes(&[0; 129]), Err(PolicyError::MkiLength(129)));
+        // From the wire, a value past 32 bits prints whole.
+        let mut wide = [0u8; 9];
+        wide[0] = 1; // 2^64
+        let m = Mki::from_bytes(&wide).unwrap();
+        assert_eq!(m.to_string(), "18446744073709551616:9");
+        assert_eq!(format!("{m:?}"), "Mki(18446744073709551616:9)");
+        assert_eq!(Mki::from_bytes(&[0; 3]).unwrap().to_string(), "0:3");
     }
 
     #[test]

@@ -19,8 +19,8 @@
 //!   [`SdesError::FecKeyUnsupported`]: this crate has no FEC stream to key, and accepting the
 //!   line while silently dropping keys the peer expects to be used would be worse than letting
 //!   the caller move on to the next line. The key inside it is never decoded or printed.
-//! - MKIs longer than [`MAX_MKI_LEN`] (4) bytes are rejected with [`SdesError::MkiTooLong`]
-//!   (RFC 4568 allows up to 128).
+//! - MKIs of every length RFC 4568 allows (1 to 128 bytes, [`MAX_MKI_LEN`]) are accepted, so
+//!   its own example `|2^20|1:32` works; their values are read up to 2^32 - 1.
 //! - Lifetimes above 2^63 packets are rejected; RFC 3711 caps what a key may protect far below
 //!   that anyway (2^48 SRTP, 2^31 SRTCP packets), and the session enforces those caps.
 //! - Suite names, the key method and session parameter names are matched without regard to
@@ -50,8 +50,6 @@ pub const MAX_LINE_LEN: usize = 4096;
 /// capped to keep a hostile offer from making the session large.
 pub const MAX_KEYS: usize = 16;
 
-/// Largest MKI length RFC 4568 §9.2 allows (`mki-length`, 1 to 128 bytes).
-const RFC_MAX_MKI_LEN: usize = 128;
 
 /// Base64 text of the longest key material (46 bytes) is 64 characters; the decoder wants room
 /// for its rounded-up estimate too.
@@ -500,11 +498,8 @@ fn parse_mki(text: &str) -> Result<Mki, SdesError> {
     let syntax = || SdesError::Mki(echo(text));
     let (value, len) = text.split_once(':').ok_or_else(syntax)?;
     let len = digits::<usize>(len, 3).ok_or_else(syntax)?;
-    if !(1..=RFC_MAX_MKI_LEN).contains(&len) {
+    if !(1..=MAX_MKI_LEN).contains(&len) {
         return Err(syntax());
-    }
-    if len > MAX_MKI_LEN {
-        return Err(SdesError::MkiTooLong(len));
     }
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return Err(syntax());
@@ -738,8 +733,6 @@ pub enum SdesError {
     LifetimeRange(String),
     /// An MKI that is not `value:length` with a length of 1 to 128 (RFC 4568 §9.2).
     Mki(String),
-    /// A valid MKI length above 4 bytes, which this crate does not support.
-    MkiTooLong(usize),
     /// An MKI value that does not fit in its length.
     MkiValue(String),
     /// Several keys, not all with an MKI of the same length (RFC 4568 §6.1).
@@ -823,10 +816,6 @@ impl fmt::Display for SdesError {
             Self::Mki(t) => write!(
                 f,
                 "MKI \"{t}\": expected value:length with a length from 1 to 128 bytes"
-            ),
-            Self::MkiTooLong(n) => write!(
-                f,
-                "MKI of {n} bytes: MKI longer than {MAX_MKI_LEN} bytes is not supported"
             ),
             Self::MkiValue(t) => write!(f, "MKI \"{t}\": the value does not fit in the length"),
             Self::InconsistentMki => {
@@ -1123,17 +1112,31 @@ mod tests {
 
     // ---------------------------------------------------------------- RFC 4568 examples
 
+    /// RFC 4568 §4's own example: MKI value 1 in 32 bytes, carried in every packet.
     #[test]
-    fn rfc4568_example_with_32_byte_mki_is_unsupported() {
-        let e = err(&format!("a=crypto:1 {SUITE} inline:{KEY_B}|2^20|1:32"));
-        assert_eq!(e, SdesError::MkiTooLong(32));
-        assert_eq!(
-            e.to_string(),
-            "MKI of 32 bytes: MKI longer than 4 bytes is not supported"
+    fn rfc4568_example_with_32_byte_mki_parses_and_protects() {
+        let text = format!("crypto:1 {SUITE} inline:{KEY_B}|2^20|1:32");
+        let a = attr(&format!("a={text}"));
+        let mki = a.keys[0].mki().unwrap();
+        assert_eq!(mki.len(), 32);
+        assert_eq!(mki.as_bytes()[..31], [0; 31]);
+        assert_eq!(mki.as_bytes()[31], 1);
+        assert_eq!(a.to_string(), text);
+        let p = a.policy().unwrap();
+        assert_eq!(send(&p, &p), Ok(172 + 32 + 10));
+        let a = attr(
+            "a=crypto:1 AES_CM_128_HMAC_SHA1_32 \
+             inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj|2^20|1:32",
         );
-        let e = err("a=crypto:1 AES_CM_128_HMAC_SHA1_32 \
-             inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj|2^20|1:32");
-        assert_eq!(e, SdesError::MkiTooLong(32));
+        let p = a.policy().unwrap();
+        assert_eq!(send(&p, &p), Ok(172 + 32 + 4));
+        // The longest RFC 4568 allows, with a value in its last four bytes.
+        let a = attr(&format!("a=crypto:1 {SUITE} inline:{KEY_B}|4294967295:128"));
+        assert!(a.to_string().ends_with("|4294967295:128"));
+        assert_eq!(
+            send(&a.policy().unwrap(), &a.policy().unwrap()),
+            Ok(172 + 128 + 10)
+        );
     }
 
     #[test]
@@ -1560,10 +1563,8 @@ mod tests {
             );
         }
         for len in [5usize, 16, 128] {
-            assert_eq!(
-                err(&line(&format!("inline:{KEY_A}|1:{len}"), "")),
-                SdesError::MkiTooLong(len)
-            );
+            let a = attr(&line(&format!("inline:{KEY_A}|1:{len}"), ""));
+            assert_eq!(a.keys[0].mki().map(|m| m.len()), Some(len));
         }
     }
 

@@ -13,9 +13,11 @@ use crate::replay::{ReplayWindow, MAX_REPLAY_WINDOW};
 use crate::stream::{RtpRx, RxStream, StreamTable, TxStream};
 use crate::{Error, Malformed, MasterKey, Mki, Policy, PolicyError, Profile};
 
-/// The most bytes protect appends to a packet: a 16-byte tag, a 4-byte MKI and, for SRTCP,
-/// the 4-byte E flag and index. A buffer with this much room past the packet always suffices.
-pub const MAX_TRAILER_LEN: usize = 16 + 4 + 4;
+/// The most bytes protect appends to a packet: a 16-byte tag, an MKI of up to
+/// [`MAX_MKI_LEN`](crate::MAX_MKI_LEN) bytes and, for SRTCP, the 4-byte E flag and index. A
+/// buffer with this much room past the packet always suffices; without an MKI, 20 bytes do
+/// ([`Session::rtp_trailer_len`] and [`Session::rtcp_trailer_len`] give a session's own).
+pub const MAX_TRAILER_LEN: usize = 16 + crate::MAX_MKI_LEN + 4;
 
 /// A stream that has accepted fewer packets than this may still be re-synchronised to a
 /// rollover counter of zero (recovery from a wrong initial rollover counter).
@@ -372,7 +374,6 @@ impl Session {
             Some((r, s)) if index(r, s) >= idx => {}
             _ => stream.rtp = Some((roc, hdr.seq)),
         }
-        let mki = slot.master.mki();
         slot.rtp_used += 1;
         let keys = cached_keys(self.profile, self.kdr, slot, false, idx);
 
@@ -388,7 +389,6 @@ impl Session {
                     gcm.seal(&nonce, packet, &mut [])
                 };
                 trailer[..GCM_TAG_LEN].copy_from_slice(&tag);
-                write_mki(&mut trailer[GCM_TAG_LEN..], mki);
             }
             cipher => {
                 if let (PacketCipher::Cm(aes), true) = (cipher, self.encrypt_rtp) {
@@ -399,13 +399,23 @@ impl Session {
                         aes.apply_keystream(&iv, payload);
                     }
                 }
-                write_mki(trailer, mki);
                 if let (Some(mac), false) = (&keys.auth, defer) {
                     let tag = mac.mac(packet, &roc.to_be_bytes());
                     trailer[self.mki_len..].copy_from_slice(&tag[..self.rtp_tag_len]);
                 }
             }
         }
+        // The MKI is outside the authenticated part (RFC 3711 §3.1): written last, borrowed.
+        let mki_at = len
+            + if self.profile.is_aead() {
+                GCM_TAG_LEN
+            } else {
+                0
+            };
+        write_mki(
+            &mut buf[mki_at..needed],
+            self.keys[self.sender].master.mki_ref(),
+        );
         Ok(Protected {
             len: needed,
             roc,
@@ -674,7 +684,6 @@ impl Session {
             return Err(Error::KeyExhausted);
         }
         stream.rtcp_index += 1;
-        let mki = slot.master.mki();
         slot.rtcp_used += 1;
         let keys = cached_keys(self.profile, self.kdr, slot, true, u64::from(srtcp_index));
 
@@ -697,7 +706,6 @@ impl Session {
                 let trailer = &mut buf[len..needed];
                 trailer[..GCM_TAG_LEN].copy_from_slice(&tag);
                 trailer[GCM_TAG_LEN..GCM_TAG_LEN + 4].copy_from_slice(&word);
-                write_mki(&mut trailer[GCM_TAG_LEN + 4..], mki);
             }
             cipher => {
                 if let (PacketCipher::Cm(aes), true) = (cipher, encrypt) {
@@ -705,13 +713,24 @@ impl Session {
                     aes.apply_keystream(&iv, &mut packet[rtcp::HEADER_LEN..]);
                 }
                 trailer[..4].copy_from_slice(&word);
-                write_mki(&mut trailer[4..], mki);
                 let mac = keys.auth.as_ref().expect("HMAC profiles have an auth key");
                 let tag = mac.mac(&buf[..len + 4], &[]);
                 let tag_at = len + 4 + self.mki_len;
                 buf[tag_at..needed].copy_from_slice(&tag[..self.rtcp_tag_len]);
             }
         }
+        // The MKI is outside the authenticated part (RFC 3711 §3.4): written last, borrowed.
+        let mki_at = len
+            + 4
+            + if self.profile.is_aead() {
+                GCM_TAG_LEN
+            } else {
+                0
+            };
+        write_mki(
+            &mut buf[mki_at..needed],
+            self.keys[self.sender].master.mki_ref(),
+        );
         Ok(needed)
     }
 
@@ -1211,7 +1230,7 @@ impl Session {
         }
         self.keys
             .iter()
-            .position(|s| s.master.mki().is_some_and(|m| m.as_bytes() == mki))
+            .position(|s| s.master.mki_ref().is_some_and(|m| m.as_bytes() == mki))
             .ok_or(Error::UnknownMki)
     }
 }
@@ -1284,7 +1303,7 @@ fn cached_keys(
     }
 }
 
-fn write_mki(out: &mut [u8], mki: Option<Mki>) {
+fn write_mki(out: &mut [u8], mki: Option<&Mki>) {
     if let Some(m) = mki {
         out[..m.len()].copy_from_slice(m.as_bytes());
     }
