@@ -50,7 +50,6 @@ pub const MAX_LINE_LEN: usize = 4096;
 /// capped to keep a hostile offer from making the session large.
 pub const MAX_KEYS: usize = 16;
 
-
 /// Base64 text of the longest key material (46 bytes) is 64 characters; the decoder wants room
 /// for its rounded-up estimate too.
 const B64_BUF_LEN: usize = 64;

@@ -405,17 +405,7 @@ impl Session {
                 }
             }
         }
-        // The MKI is outside the authenticated part (RFC 3711 §3.1): written last, borrowed.
-        let mki_at = len
-            + if self.profile.is_aead() {
-                GCM_TAG_LEN
-            } else {
-                0
-            };
-        write_mki(
-            &mut buf[mki_at..needed],
-            self.keys[self.sender].master.mki_ref(),
-        );
+        self.write_mki(&mut buf[len..needed], 0);
         Ok(Protected {
             len: needed,
             roc,
@@ -578,6 +568,22 @@ impl Session {
         Ok((body_end, deferred))
     }
 
+    /// Writes the sender key's MKI, if it has one, into a packet's `trailer`: after `skip`
+    /// bytes (SRTCP's E flag and index) and, for AEAD profiles, after the tag. The MKI is
+    /// outside the authenticated part (RFC 3711 §3.1, §3.4), so it is written last, and
+    /// borrowed, not copied.
+    fn write_mki(&self, trailer: &mut [u8], skip: usize) {
+        if let Some(m) = self.keys[self.sender].master.mki_ref() {
+            let at = skip
+                + if self.profile.is_aead() {
+                    GCM_TAG_LEN
+                } else {
+                    0
+                };
+            trailer[at..at + m.len()].copy_from_slice(m.as_bytes());
+        }
+    }
+
     /// The rollover counter a receiver estimates for sequence number `seq` of `ssrc` (RFC 3711
     /// §3.3.1): from the stream's state, else from where it stood before a re-key that
     /// replaced every key (see [`rekey`](Self::rekey)), else 0. Negative when the estimate is
@@ -719,18 +725,7 @@ impl Session {
                 buf[tag_at..needed].copy_from_slice(&tag[..self.rtcp_tag_len]);
             }
         }
-        // The MKI is outside the authenticated part (RFC 3711 §3.4): written last, borrowed.
-        let mki_at = len
-            + 4
-            + if self.profile.is_aead() {
-                GCM_TAG_LEN
-            } else {
-                0
-            };
-        write_mki(
-            &mut buf[mki_at..needed],
-            self.keys[self.sender].master.mki_ref(),
-        );
+        self.write_mki(&mut buf[len..needed], rtcp::INDEX_LEN);
         Ok(needed)
     }
 
@@ -1300,12 +1295,6 @@ fn cached_keys(
         &slot.rtcp
     } else {
         &slot.rtp
-    }
-}
-
-fn write_mki(out: &mut [u8], mki: Option<&Mki>) {
-    if let Some(m) = mki {
-        out[..m.len()].copy_from_slice(m.as_bytes());
     }
 }
 
