@@ -153,6 +153,18 @@ fn crypto_lines(sdp: &str) -> Vec<&str> {
     sdp.lines().filter(|l| l.starts_with("a=crypto:")).collect()
 }
 
+/// The SDP's only `a=crypto` line, checked to start and end as given.
+fn only_line<'a>(sdp: &'a str, start: &str, end: &str) -> &'a str {
+    let lines = crypto_lines(sdp);
+    assert_eq!(lines.len(), 1, "{sdp}");
+    assert!(
+        lines[0].starts_with(start) && lines[0].ends_with(end),
+        "{} should start {start:?} and end {end:?}",
+        lines[0]
+    );
+    lines[0]
+}
+
 fn m_line(sdp: &str) -> &str {
     sdp.lines().find(|l| l.starts_with("m=audio")).unwrap()
 }
@@ -650,15 +662,12 @@ async fn caller_reoffer_with_new_keys_is_applied() {
         .collect();
     ng.offer("rekey-1", &no_mki, avp());
     let to_a3 = ng.answer_ok("rekey-1", &phone(port(&b), "RTP/AVP"));
-    let lines = crypto_lines(&to_a3);
-    assert_eq!(lines.len(), 1, "{to_a3}");
-    assert!(
-        lines[0].starts_with("a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:")
-            && lines[0].ends_with("|2^31"),
-        "{}",
-        lines[0]
+    let line = only_line(
+        &to_a3,
+        "a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:",
+        "|2^31",
     );
-    assert_ne!(lines[0], relay_line);
+    assert_ne!(line, relay_line);
     let mut a_tx = session(&format!(
         "a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A}|2^31"
     ));
@@ -671,7 +680,7 @@ async fn caller_reoffer_with_new_keys_is_applied() {
         0x1111,
         10,
     );
-    let mut a_rx = session(lines[0]);
+    let mut a_rx = session(line);
     flows(&b, None, media_addr(&to_b), &a, Some(&mut a_rx), 0x3333, 10);
 
     // A re-offer without a line in the call's suite is refused.
@@ -688,4 +697,84 @@ async fn caller_reoffer_with_new_keys_is_applied() {
     ]);
     assert_eq!(r.get_str("result"), Some("error"), "{r:?}");
     ng.finish("rekey-1").await;
+}
+
+/// A callee that answered the relay's line without MKI re-offers only a line with a 1-byte
+/// MKI: the relay answers on that tag with a key of its own in the same form (symmetric MKI),
+/// and media flows both ways under the new keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callee_reoffer_in_another_mki_form_gets_a_symmetric_answer() {
+    let (mut ng, a, b) = Ng::with_peers((46800, 46899)).await;
+    let savp = || vec![("transport-protocol", Value::str("RTP/SAVP"))];
+    let to_b = ng.offer("mki-1", &lync_offer(port(&a)), savp());
+    let offered = crypto_lines(&to_b);
+    assert_eq!(offered.len(), 2, "one line per MKI form: {to_b}");
+    let plain_form = offered.iter().find(|l| l.ends_with("|2^31")).unwrap();
+    let tag = &plain_form["a=crypto:".len()..plain_form.find(' ').unwrap()];
+    let gw = format!(
+        "{}a=crypto:{tag} AES_CM_128_HMAC_SHA1_80 inline:{KEY_B}\r\n",
+        phone(port(&b), "RTP/SAVP")
+    );
+    let to_a = ng.answer_ok("mki-1", &gw);
+    let mut a_tx = session(&format!(
+        "a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A}|2^31|1:1"
+    ));
+    let mut b_rx = session(plain_form);
+    flows(
+        &a,
+        Some(&mut a_tx),
+        media_addr(&to_a),
+        &b,
+        Some(&mut b_rx),
+        0x0b01,
+        5,
+    );
+
+    // The gateway re-offers only an MKI line.
+    let reoffer = format!(
+        "{}a=crypto:7 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A2}|2^31|1:1\r\n",
+        phone(port(&b), "RTP/SAVP")
+    );
+    let to_a2 = ng.callee_says("offer", "mki-1", &reoffer);
+    assert_eq!(media_addr(&to_a2), media_addr(&to_a));
+    let lync_answer = format!(
+        "{}a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A}|2^31|1:1\r\n",
+        phone(port(&a), "RTP/SAVP")
+    );
+    let to_b2 = ng.callee_says("answer", "mki-1", &lync_answer);
+    let answer = only_line(
+        &to_b2,
+        "a=crypto:7 AES_CM_128_HMAC_SHA1_80 inline:",
+        "|2^31|1:1",
+    );
+    assert_ne!(
+        answer.replacen("crypto:7", &format!("crypto:{tag}"), 1),
+        *plain_form
+    );
+    // Both ways under the new keys.
+    let mut b_tx = session(&format!(
+        "a=crypto:7 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A2}|2^31|1:1"
+    ));
+    let relay_to_a = crypto_lines(&to_a)[0].to_string();
+    let mut a_rx = session(&relay_to_a);
+    flows(
+        &b,
+        Some(&mut b_tx),
+        media_addr(&to_b),
+        &a,
+        Some(&mut a_rx),
+        0x0b02,
+        5,
+    );
+    let mut b_rx = session(answer);
+    flows(
+        &a,
+        Some(&mut a_tx),
+        media_addr(&to_a),
+        &b,
+        Some(&mut b_rx),
+        0x0b03,
+        5,
+    );
+    ng.finish("mki-1").await;
 }

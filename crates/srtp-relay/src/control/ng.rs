@@ -420,21 +420,33 @@ impl Ng {
             let Some(id) = stream.relay else { continue };
             let m = &sdp.media[i];
             let mut update = sdp_update(sdp, i);
-            if let Some(ours) = stream.callee_lines.get(stream.callee_chosen) {
-                let theirs = m
+            if let Some(ours) = stream.callee_lines.get_mut(stream.callee_chosen) {
+                let offered: Vec<CryptoAttribute> = m
                     .crypto_lines()
                     .filter_map(|l| l.parse::<CryptoAttribute>().ok())
-                    .find(|a| a.profile == ours.profile && a.policy().is_ok())
+                    .filter(|a| a.profile == ours.profile && a.policy().is_ok())
+                    .collect();
+                // A line in the MKI form of the relay's key if there is one (symmetric MKI),
+                // else the first, answered with a fresh key in its form.
+                let theirs = offered
+                    .iter()
+                    .find(|a| mki_len(a) == mki_len(ours))
+                    .or(offered.first())
                     .ok_or_else(|| {
                         format!(
                             "media {i}: the re-offer has no a=crypto line in {}",
                             ours.profile.sdes_name()
                         )
                     })?;
+                if mki_len(theirs) != mki_len(ours) {
+                    *ours = answer_line(theirs);
+                    ours.params = Default::default();
+                    update.outbound_keys = Some(ours.keys.clone());
+                }
                 let mut answer = ours.clone();
                 answer.tag = theirs.tag;
                 stream.callee_answer = Some(answer);
-                update.inbound_keys = Some(theirs.keys);
+                update.inbound_keys = Some(theirs.keys.clone());
             }
             self.apply(id, 1, update)?;
         }
@@ -481,8 +493,6 @@ impl Ng {
         sdp: &Sdp,
         flags: &Flags,
     ) -> Result<(), String> {
-        let mki_len =
-            |a: &CryptoAttribute| a.keys.first().and_then(MasterKey::mki).map(|m| m.len());
         for (i, stream) in call.streams.iter_mut().enumerate() {
             let Some(id) = stream.relay else { continue };
             let m = &sdp.media[i];
@@ -690,6 +700,11 @@ fn srtp(endpoint: &CryptoAttribute, own: &CryptoAttribute) -> Result<Security, S
         inbound: endpoint.policy().map_err(|e| e.to_string())?,
         outbound: own.policy().map_err(|e| e.to_string())?,
     })
+}
+
+/// The MKI length of a line's first key (`None` without an MKI): its MKI form.
+fn mki_len(a: &CryptoAttribute) -> Option<usize> {
+    a.keys.first().and_then(MasterKey::mki).map(|m| m.len())
 }
 
 /// The relay's lines toward the callee: for each MKI form (with, without) the caller offered
