@@ -246,6 +246,10 @@ async fn lync_optional_srtp_to_plain_phone() {
         "{to_b}"
     );
     assert!(to_b.contains("a=rtpmap:101 telephone-event/8000"));
+    assert!(
+        !to_b.contains("a=encryption"),
+        "Lync's a=encryption:optional says nothing about a plain leg: {to_b}"
+    );
     let to_a = ng.answer_ok("lync-1", &phone(port(&b), "RTP/AVP"));
     // Toward Lync: the Microsoft form (RTP/SAVP), its tag 2 line with a symmetric MKI.
     assert!(m_line(&to_a).contains(" RTP/SAVP "), "{to_a}");
@@ -709,6 +713,10 @@ async fn callee_reoffer_in_another_mki_form_gets_a_symmetric_answer() {
     let to_b = ng.offer("mki-1", &lync_offer(port(&a)), savp());
     let offered = crypto_lines(&to_b);
     assert_eq!(offered.len(), 2, "one line per MKI form: {to_b}");
+    assert!(
+        to_b.contains("a=encryption:required") && !to_b.contains("a=encryption:optional"),
+        "a=encryption describes the RTP/SAVP leg: {to_b}"
+    );
     let plain_form = offered.iter().find(|l| l.ends_with("|2^31")).unwrap();
     let tag = &plain_form["a=crypto:".len()..plain_form.find(' ').unwrap()];
     let gw = format!(

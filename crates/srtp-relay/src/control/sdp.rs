@@ -226,15 +226,30 @@ impl Media {
 
     /// Rewrites the section for a relay leg: port, transport, RTCP attributes and crypto
     /// lines; ICE and DTLS attributes removed; direction and codecs kept.
+    ///
+    /// Microsoft's `a=encryption:` ([MS-SDPEXT] 3.1.5.22) describes the leg it was written
+    /// for, not this one: it is dropped from a plain leg, and on an SRTP leg it says what
+    /// this leg does (`required` for `RTP/SAVP`, `optional` for SRTP offered in `RTP/AVP`),
+    /// kept only where the section had one, so other peers see no new attribute.
     pub fn rewrite(&mut self, port: u16, rtcp_port: Option<u16>, proto: &str, crypto: &[String]) {
         self.port = port;
         self.proto = proto.to_owned();
-        self.lines.retain(|l| !relay_owned(l));
+        let had_encryption = self.lines.iter().any(|l| l.starts_with("a=encryption:"));
+        self.lines
+            .retain(|l| !relay_owned(l) && !l.starts_with("a=encryption:"));
         match rtcp_port {
             Some(p) => self.lines.push(format!("a=rtcp:{p}")),
             None => self.lines.push("a=rtcp-mux".into()),
         }
         self.lines.extend(crypto.iter().cloned());
+        if had_encryption && !crypto.is_empty() {
+            let level = if proto.contains("SAVP") {
+                "required"
+            } else {
+                "optional"
+            };
+            self.lines.push(format!("a=encryption:{level}"));
+        }
     }
 }
 
