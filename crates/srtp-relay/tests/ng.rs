@@ -190,6 +190,54 @@ fn lync_offer(p: u16) -> String {
     )
 }
 
+/// Lync's `a=crypto:2` line (with the 1-byte MKI) of [`lync_offer`].
+fn lync_line() -> String {
+    format!("a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A}|2^31|1:1")
+}
+
+/// A Lync call to an SRTP gateway through the relay, set up.
+struct GatewayCall {
+    /// The SDP toward the gateway and the relay's answer toward Lync.
+    to_b: String,
+    to_a: String,
+    /// The relay's offered line without MKI, which the gateway accepted, and its tag.
+    relay_to_b: String,
+    tag: String,
+    /// The gateway's answer line.
+    gateway_line: String,
+}
+
+/// Lync (`a`) offers; the relay offers `RTP/SAVP` toward the gateway (`b`), which answers the
+/// relay's line without MKI with `KEY_B` and `params` after it.
+fn lync_calls_gateway(
+    ng: &mut Ng,
+    a: &UdpSocket,
+    b: &UdpSocket,
+    call: &str,
+    params: &str,
+) -> GatewayCall {
+    let savp = vec![("transport-protocol", Value::str("RTP/SAVP"))];
+    let to_b = ng.offer(call, &lync_offer(port(a)), savp);
+    let offered = crypto_lines(&to_b);
+    assert_eq!(offered.len(), 2, "one line per MKI form: {to_b}");
+    let relay_to_b = offered
+        .iter()
+        .find(|l| l.ends_with("|2^31"))
+        .unwrap()
+        .to_string();
+    let tag = relay_to_b["a=crypto:".len()..relay_to_b.find(' ').unwrap()].to_string();
+    let gateway_line = format!("a=crypto:{tag} AES_CM_128_HMAC_SHA1_80 inline:{KEY_B}{params}");
+    let answer = format!("{}{gateway_line}\r\n", phone(port(b), "RTP/SAVP"));
+    let to_a = ng.answer_ok(call, &answer);
+    GatewayCall {
+        to_b,
+        to_a,
+        relay_to_b,
+        tag,
+        gateway_line,
+    }
+}
+
 /// A plain SIP phone answering.
 fn phone(p: u16, proto: &str) -> String {
     format!(
@@ -709,29 +757,24 @@ async fn caller_reoffer_with_new_keys_is_applied() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callee_reoffer_in_another_mki_form_gets_a_symmetric_answer() {
     let (mut ng, a, b) = Ng::with_peers((46800, 46899)).await;
-    let savp = || vec![("transport-protocol", Value::str("RTP/SAVP"))];
-    let to_b = ng.offer("mki-1", &lync_offer(port(&a)), savp());
-    let offered = crypto_lines(&to_b);
-    assert_eq!(offered.len(), 2, "one line per MKI form: {to_b}");
+    let call = lync_calls_gateway(&mut ng, &a, &b, "mki-1", "");
     assert!(
-        to_b.contains("a=encryption:required") && !to_b.contains("a=encryption:optional"),
-        "a=encryption describes the RTP/SAVP leg: {to_b}"
+        call.to_b.contains("a=encryption:required") && !call.to_b.contains("a=encryption:optional"),
+        "a=encryption describes the RTP/SAVP leg: {}",
+        call.to_b
     );
-    let plain_form = offered.iter().find(|l| l.ends_with("|2^31")).unwrap();
-    let tag = &plain_form["a=crypto:".len()..plain_form.find(' ').unwrap()];
-    let gw = format!(
-        "{}a=crypto:{tag} AES_CM_128_HMAC_SHA1_80 inline:{KEY_B}\r\n",
-        phone(port(&b), "RTP/SAVP")
+    let (to_a, to_b, plain_form, tag) = (
+        call.to_a.as_str(),
+        call.to_b.as_str(),
+        &call.relay_to_b,
+        &call.tag,
     );
-    let to_a = ng.answer_ok("mki-1", &gw);
-    let mut a_tx = session(&format!(
-        "a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A}|2^31|1:1"
-    ));
+    let mut a_tx = session(&lync_line());
     let mut b_rx = session(plain_form);
     flows(
         &a,
         Some(&mut a_tx),
-        media_addr(&to_a),
+        media_addr(to_a),
         &b,
         Some(&mut b_rx),
         0x0b01,
@@ -744,11 +787,8 @@ async fn callee_reoffer_in_another_mki_form_gets_a_symmetric_answer() {
         phone(port(&b), "RTP/SAVP")
     );
     let to_a2 = ng.callee_says("offer", "mki-1", &reoffer);
-    assert_eq!(media_addr(&to_a2), media_addr(&to_a));
-    let lync_answer = format!(
-        "{}a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A}|2^31|1:1\r\n",
-        phone(port(&a), "RTP/SAVP")
-    );
+    assert_eq!(media_addr(&to_a2), media_addr(to_a));
+    let lync_answer = format!("{}{}\r\n", phone(port(&a), "RTP/SAVP"), lync_line());
     let to_b2 = ng.callee_says("answer", "mki-1", &lync_answer);
     let answer = only_line(
         &to_b2,
@@ -763,12 +803,12 @@ async fn callee_reoffer_in_another_mki_form_gets_a_symmetric_answer() {
     let mut b_tx = session(&format!(
         "a=crypto:7 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A2}|2^31|1:1"
     ));
-    let relay_to_a = crypto_lines(&to_a)[0].to_string();
+    let relay_to_a = crypto_lines(to_a)[0].to_string();
     let mut a_rx = session(&relay_to_a);
     flows(
         &b,
         Some(&mut b_tx),
-        media_addr(&to_b),
+        media_addr(to_b),
         &a,
         Some(&mut a_rx),
         0x0b02,
@@ -778,11 +818,44 @@ async fn callee_reoffer_in_another_mki_form_gets_a_symmetric_answer() {
     flows(
         &a,
         Some(&mut a_tx),
-        media_addr(&to_a),
+        media_addr(to_a),
         &b,
         Some(&mut b_rx),
         0x0b03,
         5,
     );
     ng.finish("mki-1").await;
+}
+
+/// A callee whose answer line carries session parameters of its own (a key derivation rate,
+/// RFC 4568 §6.3.1, declarative): its packets are received under them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callee_answer_with_a_key_derivation_rate() {
+    let (mut ng, a, b) = Ng::with_peers((44000, 44099)).await;
+    let call = lync_calls_gateway(&mut ng, &a, &b, "kdr-1", " KDR=2");
+    // Ten packets: the gateway's session keys change every four.
+    let (to_a, to_b) = (&call.to_a, &call.to_b);
+    let mut b_tx = session(&call.gateway_line);
+    let mut a_rx = session(crypto_lines(to_a)[0]);
+    flows(
+        &b,
+        Some(&mut b_tx),
+        media_addr(to_b),
+        &a,
+        Some(&mut a_rx),
+        0x0c01,
+        10,
+    );
+    let mut a_tx = session(&lync_line());
+    let mut b_rx = session(&call.relay_to_b);
+    flows(
+        &a,
+        Some(&mut a_tx),
+        media_addr(to_a),
+        &b,
+        Some(&mut b_rx),
+        0x0c02,
+        10,
+    );
+    ng.finish("kdr-1").await;
 }

@@ -400,10 +400,29 @@ impl Ng {
                     .map_err(|e| e.to_string())?;
                 stream.callee_lines.clear();
             } else if !stream.callee_lines.is_empty() {
-                let (chosen, inbound) = callee_keys(stream, m.crypto_lines())?;
+                let (chosen, answered) = callee_keys(stream, m.crypto_lines())?;
                 stream.callee_chosen = chosen;
-                update.inbound_keys = Some(inbound);
-                update.outbound_keys = Some(stream.callee_lines[chosen].keys.clone());
+                let ours = &stream.callee_lines[chosen];
+                let p = &answered.params;
+                if p.kdr.is_some()
+                    || p.wsh.is_some()
+                    || p.unencrypted_srtp
+                    || p.unencrypted_srtcp
+                    || p.unauthenticated_srtp
+                {
+                    // Session parameters of the callee's own (a key derivation rate, a
+                    // window, cleartext or tagless packets): its leg is keyed from the whole
+                    // line. Nothing was sent to the callee yet (its address comes with this
+                    // answer), so the leg's sessions start here.
+                    let security = srtp(&answered, ours)?;
+                    self.control
+                        .relay()
+                        .change_security(id, 1, security, None)
+                        .map_err(|e| e.to_string())?;
+                } else {
+                    update.inbound_keys = Some(answered.keys);
+                    update.outbound_keys = Some(ours.keys.clone());
+                }
             } else if m.crypto_lines().next().is_some() && m.is_savp() {
                 return Err(format!("media {i}: SRTP answer to a plain offer"));
             }
@@ -731,11 +750,11 @@ fn callee_lines(offered: &[CryptoAttribute], profile: Profile) -> Vec<CryptoAttr
     lines
 }
 
-/// Which of the relay's offered lines the callee chose, and the callee's keys.
+/// Which of the relay's offered lines the callee chose, and the callee's line answering it.
 fn callee_keys<'a>(
     stream: &Stream,
     answer: impl Iterator<Item = &'a str>,
-) -> Result<(usize, Vec<MasterKey>), String> {
+) -> Result<(usize, CryptoAttribute), String> {
     for line in answer {
         let Ok(a) = line.parse::<CryptoAttribute>() else {
             continue;
@@ -757,7 +776,7 @@ fn callee_keys<'a>(
             ));
         }
         a.policy().map_err(|e| e.to_string())?;
-        return Ok((index, a.keys));
+        return Ok((index, a));
     }
     Err("the answer accepts none of the offered a=crypto lines (a plain answer to an SRTP offer is not supported)".into())
 }
