@@ -237,6 +237,20 @@ async fn call_lifecycle_with_media_and_no_keys_in_reads() {
         .unwrap();
     assert_eq!(r.status, 422);
     assert!(!r.body.contains("c2VjcmV0"), "{}", r.body);
+    // New keys in another suite than the leg's (same key length) are refused, not taken.
+    let r = operator
+        .request(
+            "PATCH",
+            &format!("/v1/calls/{id}"),
+            Some(
+                r#"{"leg":0,"crypto":"a=crypto:1 AES_CM_128_HMAC_SHA1_32 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^31|1:1"}"#,
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("AES_CM_128_HMAC_SHA1_80"), "{}", r.body);
+    assert!(!r.body.contains("WVNfX19z"), "{}", r.body);
     let r = operator
         .request(
             "POST",

@@ -420,6 +420,21 @@ impl Api {
             .lock()
             .ok()
             .and_then(|c| c.get(&id).and_then(|m| m.lines[usize::from(req.leg)]));
+        // A leg's suite is fixed at creation: new keys must be for it (a `_32` line for an
+        // `_80` leg has the same key length, and would otherwise be taken silently).
+        if let (Some(a), Some(shape)) = (&inbound, shape) {
+            if a.profile != shape.profile {
+                return error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &format!(
+                        "`crypto`: the leg uses {}, a line in {} cannot re-key it \
+                         (create a new call to change the suite)",
+                        shape.profile.sdes_name(),
+                        a.profile.sdes_name()
+                    ),
+                );
+            }
+        }
         let relay_line = match (req.rekey_relay, shape) {
             (false, _) => None,
             (true, Some(shape)) => Some(shape.generate()),
