@@ -199,6 +199,10 @@ impl CryptoAttribute {
         if params.unauthenticated_srtp && self.profile.is_aead() {
             return Err(SdesError::Policy(PolicyError::UnauthenticatedAead));
         }
+        // As `Session::new` refuses it: a line that passes here makes a session.
+        if params.unencrypted_srtp && self.profile.is_aead() {
+            return Err(SdesError::Policy(PolicyError::UnencryptedAead));
+        }
         let mut policy = Policy::with_keys(self.profile, self.keys.clone());
         policy.encrypt_rtp = !params.unencrypted_srtp;
         policy.encrypt_rtcp = !params.unencrypted_srtcp;
@@ -1877,6 +1881,12 @@ mod tests {
             .unwrap_err()
             .to_string()
             .starts_with("the attribute does not make a valid policy: "));
+        let mut gcm = CryptoAttribute::generate(1, Profile::AeadAes128Gcm);
+        gcm.params.unencrypted_srtp = true;
+        assert_eq!(
+            gcm.policy().unwrap_err(),
+            SdesError::Policy(PolicyError::UnencryptedAead)
+        );
     }
 
     #[test]
