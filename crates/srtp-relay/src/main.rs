@@ -196,7 +196,7 @@ fn keygen(profile: &str, tag: u32, mki: Option<usize>, pow2: Option<u32>) -> any
     };
     let mut key = MasterKey::generate(profile);
     if let Some(len) = mki {
-        key = key.with_mki(Mki::new(1, len).context("--mki: expected 1 to 4 bytes")?);
+        key = key.with_mki(Mki::new(1, len).context("--mki: expected 1 to 128 bytes")?);
     }
     if let Some(n) = pow2 {
         if !(1..=48).contains(&n) {
