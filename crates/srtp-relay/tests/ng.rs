@@ -857,5 +857,41 @@ async fn callee_answer_with_a_key_derivation_rate() {
         0x0c02,
         10,
     );
+
+    // The same answer again (a 200 after a 183): the leg's state stays, so a packet the
+    // gateway sent before is still a replay.
+    let answer = format!("{}{}\r\n", phone(port(&b), "RTP/SAVP"), call.gateway_line);
+    ng.answer_ok("kdr-1", &answer);
+    let old = support::protect(&mut session(&call.gateway_line), &support::rtp(3, 0x0c01));
+    a.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    b.send_to(&old, media_addr(to_b)).unwrap();
+    assert!(support::recv(&a).is_none(), "a replay is dropped");
+    let fresh = support::protect(&mut b_tx, &support::rtp(11, 0x0c01));
+    b.send_to(&fresh, media_addr(to_b)).unwrap();
+    let mut got = support::recv(&a).expect("the next packet is relayed");
+    assert_eq!(
+        a_rx.unprotect_rtp(&mut got).unwrap(),
+        &support::rtp(11, 0x0c01)[..]
+    );
+    // An answer that changes the parameters, or adds one the relay did not offer, is refused.
+    for params in [" KDR=3", " KDR=2 UNAUTHENTICATED_SRTP"] {
+        let line = call.gateway_line.replace(" KDR=2", params);
+        let r = ng.answer(
+            "kdr-1",
+            &format!("{}{line}\r\n", phone(port(&b), "RTP/SAVP")),
+        );
+        assert_eq!(r.get_str("result"), Some("error"), "{params}: {r:?}");
+    }
+    // So is a caller re-offer that changes its line's parameters.
+    let reoffer = lync_offer(port(&a)).replace("|2^31|1:1\r\n", "|2^31|1:1 KDR=4\r\n");
+    let r = ng.send(vec![
+        ("command", Value::str("offer")),
+        ("call-id", Value::str("kdr-1")),
+        ("from-tag", Value::str("tag-a")),
+        ("sdp", Value::str(&reoffer)),
+        ("transport-protocol", Value::str("RTP/SAVP")),
+    ]);
+    assert_eq!(r.get_str("result"), Some("error"), "{r:?}");
     ng.finish("kdr-1").await;
 }

@@ -34,7 +34,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use srtp_core::sdes::CryptoAttribute;
+use srtp_core::sdes::{CryptoAttribute, SessionParams};
 use srtp_core::{MasterKey, Policy, Profile};
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
@@ -81,6 +81,11 @@ struct Stream {
     ports: [LocalPorts; 2],
     /// The relay's answer line toward the caller, when leg 0 is SRTP.
     caller_line: Option<CryptoAttribute>,
+    /// The session parameters of the caller's line (a re-offer may not change them).
+    caller_params: SessionParams,
+    /// The session parameters of the callee's answer, once it answered (later answers and
+    /// re-offers may not change them).
+    callee_params: Option<SessionParams>,
     /// The caller's transport, and whether it offered optional SRTP Microsoft style.
     caller_proto: String,
     caller_legacy_osrtp: bool,
@@ -275,6 +280,8 @@ impl Ng {
             relay: None,
             ports: [unused, unused],
             caller_line: None,
+            caller_params: SessionParams::default(),
+            callee_params: None,
             caller_proto: m.proto.clone(),
             caller_legacy_osrtp: sdp.microsoft_encryption(i) || flags.has("OSRTP-accept-legacy"),
             caller_mux: m.rtcp_mux(),
@@ -304,6 +311,7 @@ impl Ng {
                 let own = answer_line(attr);
                 let security = srtp(attr, &own)?;
                 stream.caller_line = Some(own);
+                stream.caller_params = attr.params.clone();
                 security
             }
             None => Security::Plain,
@@ -401,28 +409,39 @@ impl Ng {
                 stream.callee_lines.clear();
             } else if !stream.callee_lines.is_empty() {
                 let (chosen, answered) = callee_keys(stream, m.crypto_lines())?;
-                stream.callee_chosen = chosen;
-                let ours = &stream.callee_lines[chosen];
                 let p = &answered.params;
-                if p.kdr.is_some()
-                    || p.wsh.is_some()
-                    || p.unencrypted_srtp
-                    || p.unencrypted_srtcp
-                    || p.unauthenticated_srtp
-                {
-                    // Session parameters of the callee's own (a key derivation rate, a
-                    // window, cleartext or tagless packets): its leg is keyed from the whole
-                    // line. Nothing was sent to the callee yet (its address comes with this
-                    // answer), so the leg's sessions start here.
-                    let security = srtp(&answered, ours)?;
-                    self.control
-                        .relay()
-                        .change_security(id, 1, security, None)
-                        .map_err(|e| e.to_string())?;
-                } else {
-                    update.inbound_keys = Some(answered.keys);
-                    update.outbound_keys = Some(ours.keys.clone());
+                // UNENCRYPTED_* and UNAUTHENTICATED_SRTP are negotiated (RFC 4568 §6.3.2,
+                // §6.3.3): an answer may only repeat them, and the relay offered none.
+                if p.unencrypted_srtp || p.unencrypted_srtcp || p.unauthenticated_srtp {
+                    return Err(format!(
+                        "media {i}: the answer adds UNENCRYPTED_SRTP, UNENCRYPTED_SRTCP or \
+                         UNAUTHENTICATED_SRTP, which the relay did not offer"
+                    ));
                 }
+                match &stream.callee_params {
+                    Some(before) if !same_params(before, p) => {
+                        return Err(format!(
+                            "media {i}: a later answer cannot change the session parameters"
+                        ));
+                    }
+                    None if p.kdr.is_some() || p.wsh.is_some() => {
+                        // Declarative parameters of the callee's own (a key derivation rate,
+                        // a replay window): its leg is keyed from the whole line. This is
+                        // the first answer: nothing was sent to the callee yet (its address
+                        // comes with it), so the leg's sessions can start here.
+                        let security = srtp(&answered, &stream.callee_lines[chosen])?;
+                        self.control
+                            .relay()
+                            .change_security(id, 1, security, None)
+                            .map_err(|e| e.to_string())?;
+                    }
+                    _ => {
+                        update.inbound_keys = Some(answered.keys.clone());
+                        update.outbound_keys = Some(stream.callee_lines[chosen].keys.clone());
+                    }
+                }
+                stream.callee_chosen = chosen;
+                stream.callee_params = Some(answered.params);
             } else if m.crypto_lines().next().is_some() && m.is_savp() {
                 return Err(format!("media {i}: SRTP answer to a plain offer"));
             }
@@ -457,6 +476,12 @@ impl Ng {
                             ours.profile.sdes_name()
                         )
                     })?;
+                let before = stream.callee_params.clone().unwrap_or_default();
+                if !same_params(&theirs.params, &before) {
+                    return Err(format!(
+                        "media {i}: a re-offer cannot change the session parameters"
+                    ));
+                }
                 if mki_len(theirs) != mki_len(ours) {
                     *ours = answer_line(theirs);
                     ours.params = Default::default();
@@ -536,6 +561,11 @@ impl Ng {
                             ours.profile.sdes_name()
                         )
                     })?;
+                if !same_params(&theirs.params, &stream.caller_params) {
+                    return Err(format!(
+                        "media {i}: a re-offer cannot change the session parameters"
+                    ));
+                }
                 if theirs.tag != ours.tag || mki_len(theirs) != mki_len(ours) {
                     let own = answer_line(theirs);
                     update.outbound_keys = Some(own.keys.clone());
@@ -719,6 +749,25 @@ fn srtp(endpoint: &CryptoAttribute, own: &CryptoAttribute) -> Result<Security, S
         inbound: endpoint.policy().map_err(|e| e.to_string())?,
         outbound: own.policy().map_err(|e| e.to_string())?,
     })
+}
+
+/// Whether two lines' session parameters key a leg alike: the key derivation rate, the
+/// replay window and the negotiated cleartext and tagless flags (`FEC_ORDER` and extensions
+/// do not matter to the relay).
+fn same_params(a: &SessionParams, b: &SessionParams) -> bool {
+    (
+        a.kdr,
+        a.wsh,
+        a.unencrypted_srtp,
+        a.unencrypted_srtcp,
+        a.unauthenticated_srtp,
+    ) == (
+        b.kdr,
+        b.wsh,
+        b.unencrypted_srtp,
+        b.unencrypted_srtcp,
+        b.unauthenticated_srtp,
+    )
 }
 
 /// The MKI length of a line's first key (`None` without an MKI): its MKI form.
