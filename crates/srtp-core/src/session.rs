@@ -1,5 +1,7 @@
 //! Protect and unprotect SRTP and SRTCP packets in place (RFC 3711 §3, RFC 7714 §§8–9).
 
+use std::collections::VecDeque;
+
 use subtle::ConstantTimeEq;
 
 use crate::backend::{Backend, LANES};
@@ -179,7 +181,20 @@ pub struct Session {
     allow_repeat_tx: bool,
     tx: StreamTable<TxStream>,
     rx: StreamTable<RxStream>,
+    /// Key generations earlier re-keys replaced, oldest first, with their receive state.
+    retired: VecDeque<Retired>,
     backend: Backend,
+}
+
+/// How many replaced key generations a session remembers (see [`Session::rekey`]).
+const RETIRED_GENERATIONS: usize = 4;
+
+/// Master keys a re-key replaced, with their usage counts (RTP, RTCP) and the receive state
+/// they had: if the keys come back (a re-key undone, as after a refused re-INVITE), so do
+/// their replay windows, and no packet received under them is accepted again.
+struct Retired {
+    keys: Vec<(MasterKey, u64, u64)>,
+    rx: StreamTable<RxStream>,
 }
 
 impl core::fmt::Debug for Session {
@@ -242,6 +257,7 @@ impl Session {
             allow_repeat_tx: policy.danger_allow_repeat_tx,
             tx: StreamTable::new(policy.max_streams),
             rx: StreamTable::new(policy.max_streams),
+            retired: VecDeque::new(),
             backend,
         })
     }
@@ -1115,7 +1131,9 @@ impl Session {
     /// with the first packet that authenticates under the new keys, and the rollover counter
     /// reached so far is kept as the first guess, with the recovery guesses of a new stream
     /// (one more, one less, zero) behind it. Packets under the old keys no longer
-    /// authenticate, so the fresh windows let no old packet back in.
+    /// authenticate, so the fresh windows let no old packet back in; and should old keys come
+    /// back (a re-key undone, as after a refused re-INVITE), their receive state comes back
+    /// with them, for the last [`RETIRED_GENERATIONS`] key generations.
     ///
     /// A key given again keeps its count of packets protected and received against its
     /// lifetime (RFC 3711 §9.2), so repeating a key never stretches its life.
@@ -1124,32 +1142,77 @@ impl Session {
     /// [`PolicyError`] if the keys do not fit the profile; the session is unchanged then.
     pub fn rekey(&mut self, keys: &[MasterKey]) -> Result<(), PolicyError> {
         self.mki_len = check_keys(self.profile, keys)?;
-        let kept = keys
+        let known = |set: &[(MasterKey, u64, u64)]| {
+            keys.iter()
+                .any(|k| set.iter().any(|(m, _, _)| m.same_material(k)))
+        };
+        let current: Vec<(MasterKey, u64, u64)> = self
+            .keys
             .iter()
-            .any(|k| self.keys.iter().any(|s| s.master.same_material(k)));
-        if !kept {
-            for stream in self.rx.values_mut() {
-                if let Some(st) = stream.rtp.take() {
-                    stream.roc_hint = Some((st.roc, st.s_l));
+            .map(|s| (s.master.clone(), s.rtp_used, s.rtcp_used))
+            .collect();
+        // Where the new keys' usage counts come from: the keys in use, or a generation an
+        // earlier re-key retired (whose receive state comes back with it), or nowhere.
+        let counts = if known(&current) {
+            current
+        } else {
+            let back = self.retired.iter().position(|r| known(&r.keys));
+            let rx = match back.and_then(|i| self.retired.remove(i)) {
+                Some(r) => {
+                    let rx = core::mem::replace(&mut self.rx, r.rx);
+                    self.retire(current.clone(), rx);
+                    return self.install(keys, &r.keys);
                 }
-                stream.rtcp = None;
-            }
-        }
-        let old = core::mem::take(&mut self.keys);
+                None => self.fresh_rx(),
+            };
+            let old = core::mem::replace(&mut self.rx, rx);
+            self.retire(current, old);
+            Vec::new()
+        };
+        self.install(keys, &counts)
+    }
+
+    /// Installs `keys` as the session's master keys, each with the usage counts `counts` has
+    /// for the same key and salt (none: a new key), the first one sending.
+    fn install(
+        &mut self,
+        keys: &[MasterKey],
+        counts: &[(MasterKey, u64, u64)],
+    ) -> Result<(), PolicyError> {
         self.keys = keys
             .iter()
             .map(|k| {
                 let mut slot = KeySlot::new(self.profile, k.clone(), self.backend);
                 // A key given again keeps its count of packets against its lifetime.
-                if let Some(o) = old.iter().find(|o| o.master.same_material(k)) {
-                    slot.rtp_used = o.rtp_used;
-                    slot.rtcp_used = o.rtcp_used;
+                if let Some((_, rtp, rtcp)) = counts.iter().find(|(m, _, _)| m.same_material(k)) {
+                    slot.rtp_used = *rtp;
+                    slot.rtcp_used = *rtcp;
                 }
                 slot
             })
             .collect();
         self.sender = 0;
         Ok(())
+    }
+
+    /// Receive state for keys that replace every old one: no replay window yet, and each
+    /// stream's rollover counter so far kept as its first guess.
+    fn fresh_rx(&self) -> StreamTable<RxStream> {
+        let mut rx = StreamTable::new(self.rx.cap());
+        for (ssrc, old) in self.rx.iter() {
+            let hint = old.rtp.as_ref().map(|st| (st.roc, st.s_l)).or(old.roc_hint);
+            rx.entry(ssrc, RxStream::default).roc_hint = hint;
+        }
+        rx
+    }
+
+    /// Keeps the receive state `rx` of the keys `keys` (with their usage counts) for a re-key
+    /// that brings them back; the oldest generation goes beyond [`RETIRED_GENERATIONS`].
+    fn retire(&mut self, keys: Vec<(MasterKey, u64, u64)>, rx: StreamTable<RxStream>) {
+        if self.retired.len() == RETIRED_GENERATIONS {
+            self.retired.pop_front();
+        }
+        self.retired.push_back(Retired { keys, rx });
     }
 
     /// Usage of the sender's current master key against its lifetime.

@@ -96,9 +96,14 @@ impl<T> StreamTable<T> {
         self.map.len()
     }
 
-    /// Every stream, to change in place (their order and use stamps stay as they were).
-    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut T> + '_ {
-        self.map.values_mut().map(|(t, _)| t)
+    /// Every stream with its SSRC.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, &T)> + '_ {
+        self.map.iter().map(|(&ssrc, (t, _))| (ssrc, t))
+    }
+
+    /// The most streams the table holds.
+    pub(crate) fn cap(&self) -> usize {
+        self.cap
     }
 
     pub(crate) fn ssrcs(&self) -> impl Iterator<Item = u32> + '_ {

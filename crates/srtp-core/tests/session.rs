@@ -477,6 +477,31 @@ fn rekey_to_new_keys_accepts_a_peer_that_starts_afresh() {
     unprotect(&mut rx, &again).unwrap();
     assert_eq!(unprotect(&mut rx, &again), Err(Error::Replayed));
 
+    // Back to the old key (a re-key undone, as after a refused re-INVITE): its receive state
+    // comes back with it, so its old packets are still replays and its sender carries on.
+    rx.rekey(&[key(profile, 40)]).unwrap();
+    assert_eq!(rx.receive_roc(SSRC), Some((1, 20)));
+    for old in &kept {
+        assert!(matches!(
+            unprotect(&mut rx, old),
+            Err(Error::Replayed | Error::TooOld)
+        ));
+    }
+    assert!(
+        unprotect_rtcp(&mut rx, &old_rtcp).is_ok(),
+        "not received before"
+    );
+    assert_eq!(
+        unprotect_rtcp(&mut rx, &old_rtcp),
+        Err(Error::Replayed),
+        "SRTCP's window came back too"
+    );
+    let next = protect(&mut tx, &rtp(21, SSRC, 20));
+    assert_eq!(unprotect(&mut rx, &next).unwrap(), rtp(21, SSRC, 20));
+    // And forward again to the new key: its window, too.
+    rx.rekey(&[key(profile, 41)]).unwrap();
+    assert_eq!(unprotect(&mut rx, &again), Err(Error::Replayed));
+
     // A sender that carries its counters on across the re-key (as this crate's does).
     let rekeyed = || {
         let (mut tx, mut rx) = pair(&old);
