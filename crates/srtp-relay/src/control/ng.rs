@@ -537,10 +537,13 @@ impl Ng {
         sdp: &Sdp,
         flags: &Flags,
     ) -> Result<(), String> {
-        for (i, stream) in call.streams.iter_mut().enumerate() {
+        // Every section is checked before any is applied: a refused re-offer changes nothing.
+        let mut changes = Vec::with_capacity(call.streams.len());
+        for (i, stream) in call.streams.iter().enumerate() {
             let Some(id) = stream.relay else { continue };
             let m = &sdp.media[i];
             let mut update = sdp_update(sdp, i);
+            let mut line = None;
             if let (Some(ours), true) = (&stream.caller_line, m.port != 0) {
                 let offered: Vec<CryptoAttribute> = m
                     .crypto_lines()
@@ -569,11 +572,17 @@ impl Ng {
                 if theirs.tag != ours.tag || mki_len(theirs) != mki_len(ours) {
                     let own = answer_line(theirs);
                     update.outbound_keys = Some(own.keys.clone());
-                    stream.caller_line = Some(own);
+                    line = Some(own);
                 }
                 update.inbound_keys = Some(theirs.keys.clone());
             }
+            changes.push((i, id, update, line));
+        }
+        for (i, id, update, line) in changes {
             self.apply(id, 0, update)?;
+            if let Some(own) = line {
+                call.streams[i].caller_line = Some(own);
+            }
         }
         Ok(())
     }
