@@ -40,7 +40,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
 use super::bencode::{dict, Value};
-use super::sdp::Sdp;
+use super::sdp::{Media, Sdp};
 use super::{answer_line, Control, CreateError};
 use crate::engine::{EncryptionLevel, LegUpdate, Mode, Security, SrtpMode};
 use crate::io::{CallRequest, LegRequest, LocalPorts, RelayError};
@@ -459,29 +459,17 @@ impl Ng {
             let m = &sdp.media[i];
             let mut update = sdp_update(sdp, i);
             if let Some(ours) = stream.callee_lines.get_mut(stream.callee_chosen) {
-                let offered: Vec<CryptoAttribute> = m
-                    .crypto_lines()
-                    .filter_map(|l| l.parse::<CryptoAttribute>().ok())
-                    .filter(|a| a.profile == ours.profile && a.policy().is_ok())
-                    .collect();
                 // A line in the MKI form of the relay's key if there is one (symmetric MKI),
                 // else the first, answered with a fresh key in its form.
-                let theirs = offered
-                    .iter()
-                    .find(|a| mki_len(a) == mki_len(ours))
-                    .or(offered.first())
-                    .ok_or_else(|| {
-                        format!(
-                            "media {i}: the re-offer has no a=crypto line in {}",
-                            ours.profile.sdes_name()
-                        )
-                    })?;
                 let before = stream.callee_params.clone().unwrap_or_default();
-                if !same_params(&theirs.params, &before) {
-                    return Err(format!(
-                        "media {i}: a re-offer cannot change the session parameters"
-                    ));
-                }
+                let theirs = &reoffered_line(
+                    m,
+                    i,
+                    ours,
+                    &before,
+                    |_| true,
+                    |a| mki_len(a) == mki_len(ours),
+                )?;
                 if mki_len(theirs) != mki_len(ours) {
                     *ours = answer_line(theirs);
                     ours.params = Default::default();
@@ -545,30 +533,14 @@ impl Ng {
             let mut update = sdp_update(sdp, i);
             let mut line = None;
             if let (Some(ours), true) = (&stream.caller_line, m.port != 0) {
-                let offered: Vec<CryptoAttribute> = m
-                    .crypto_lines()
-                    .filter_map(|l| l.parse::<CryptoAttribute>().ok())
-                    .filter(|a| {
-                        a.profile == ours.profile
-                            && flags.suite_allowed(a.profile)
-                            && a.policy().is_ok()
-                    })
-                    .collect();
-                let theirs = offered
-                    .iter()
-                    .find(|a| a.tag == ours.tag)
-                    .or(offered.first())
-                    .ok_or_else(|| {
-                        format!(
-                            "media {i}: the re-offer has no a=crypto line in {}",
-                            ours.profile.sdes_name()
-                        )
-                    })?;
-                if !same_params(&theirs.params, &stream.caller_params) {
-                    return Err(format!(
-                        "media {i}: a re-offer cannot change the session parameters"
-                    ));
-                }
+                let theirs = &reoffered_line(
+                    m,
+                    i,
+                    ours,
+                    &stream.caller_params,
+                    |p| flags.suite_allowed(p),
+                    |a| a.tag == ours.tag,
+                )?;
                 if theirs.tag != ours.tag || mki_len(theirs) != mki_len(ours) {
                     let own = answer_line(theirs);
                     update.outbound_keys = Some(own.keys.clone());
@@ -758,6 +730,42 @@ fn srtp(endpoint: &CryptoAttribute, own: &CryptoAttribute) -> Result<Security, S
         inbound: endpoint.policy().map_err(|e| e.to_string())?,
         outbound: own.policy().map_err(|e| e.to_string())?,
     })
+}
+
+/// The line of re-offered section `m` (number `i`) that re-keys a leg whose relay line is
+/// `ours`: among the section's usable lines in `ours`'s suite (that `allowed` lets through),
+/// the first that `prefer` picks, else the first; refused if none, or if its session
+/// parameters differ from `params`, the leg's.
+fn reoffered_line(
+    m: &Media,
+    i: usize,
+    ours: &CryptoAttribute,
+    params: &SessionParams,
+    allowed: impl Fn(Profile) -> bool,
+    prefer: impl Fn(&CryptoAttribute) -> bool,
+) -> Result<CryptoAttribute, String> {
+    let offered: Vec<CryptoAttribute> = m
+        .crypto_lines()
+        .filter_map(|l| l.parse::<CryptoAttribute>().ok())
+        .filter(|a| a.profile == ours.profile && allowed(a.profile) && a.policy().is_ok())
+        .collect();
+    let theirs = offered
+        .iter()
+        .position(prefer)
+        .or((!offered.is_empty()).then_some(0))
+        .map(|k| offered[k].clone())
+        .ok_or_else(|| {
+            format!(
+                "media {i}: the re-offer has no a=crypto line in {}",
+                ours.profile.sdes_name()
+            )
+        })?;
+    if !same_params(&theirs.params, params) {
+        return Err(format!(
+            "media {i}: a re-offer cannot change the session parameters"
+        ));
+    }
+    Ok(theirs)
 }
 
 /// Whether two lines' session parameters key a leg alike: the key derivation rate, the
