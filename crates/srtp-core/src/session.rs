@@ -472,8 +472,9 @@ impl Session {
         }
 
         // Candidate rollover counters: the estimate first, then the recovery guesses.
-        let state = self.rx.get(hdr.ssrc).and_then(|s| s.rtp.as_ref());
-        let estimate = self.estimate_rx_roc(hdr.ssrc, hdr.seq);
+        let stream = self.rx.get(hdr.ssrc);
+        let state = stream.and_then(|s| s.rtp.as_ref());
+        let estimate = estimate_rx_roc(stream, hdr.seq);
         let young = state.is_none_or(|st| st.received < YOUNG_STREAM_PACKETS);
         if let Some(st) = state {
             let first = u32::try_from(estimate).map_err(|_| Error::TooOld)?;
@@ -600,21 +601,6 @@ impl Session {
         }
     }
 
-    /// The rollover counter a receiver estimates for sequence number `seq` of `ssrc` (RFC 3711
-    /// §3.3.1): from the stream's state, else from where it stood before a re-key that
-    /// replaced every key (see [`rekey`](Self::rekey)), else 0. Negative when the estimate is
-    /// one before 0.
-    fn estimate_rx_roc(&self, ssrc: u32, seq: u16) -> i64 {
-        match self.rx.get(ssrc) {
-            Some(RxStream { rtp: Some(st), .. }) => estimate_roc(st.roc, st.s_l, seq),
-            Some(RxStream {
-                roc_hint: Some((roc, s_l)),
-                ..
-            }) => estimate_roc(*roc, *s_l, seq),
-            _ => 0,
-        }
-    }
-
     /// Records an SRTP packet that authenticated: one more use of its key, and its stream's
     /// rollover counter, highest sequence number and replay window moved on (RFC 3711 §3.3.1).
     fn accept_rtp(&mut self, slot: usize, ssrc: u32, seq: u16, roc: u32, idx: u64) {
@@ -654,8 +640,9 @@ impl Session {
         if slot.rtp_used >= slot.rtp_limit {
             return None;
         }
-        let st = self.rx.get(pre.hdr.ssrc).and_then(|s| s.rtp.as_ref());
-        let estimate = self.estimate_rx_roc(pre.hdr.ssrc, pre.hdr.seq);
+        let stream = self.rx.get(pre.hdr.ssrc);
+        let st = stream.and_then(|s| s.rtp.as_ref());
+        let estimate = estimate_rx_roc(stream, pre.hdr.seq);
         if estimate != i64::from(pre.roc) {
             return None;
         }
@@ -1059,7 +1046,7 @@ impl Session {
         let slot = self
             .find_key(&packet[body_end..body_end + self.mki_len])
             .ok()?;
-        let roc = u32::try_from(self.estimate_rx_roc(hdr.ssrc, hdr.seq)).ok()?;
+        let roc = u32::try_from(estimate_rx_roc(self.rx.get(hdr.ssrc), hdr.seq)).ok()?;
         Some(Premac {
             hdr,
             slot,
@@ -1358,6 +1345,21 @@ fn cached_keys(
         &slot.rtcp
     } else {
         &slot.rtp
+    }
+}
+
+/// The rollover counter a receiver estimates for sequence number `seq` of `stream` (RFC 3711
+/// §3.3.1): from the stream's state, else from where it stood before a re-key that replaced
+/// every key (see [`Session::rekey`]), else 0. Negative when the estimate is one before 0.
+/// Takes the stream already looked up, so the packet path looks it up once.
+fn estimate_rx_roc(stream: Option<&RxStream>, seq: u16) -> i64 {
+    match stream {
+        Some(RxStream { rtp: Some(st), .. }) => estimate_roc(st.roc, st.s_l, seq),
+        Some(RxStream {
+            roc_hint: Some((roc, s_l)),
+            ..
+        }) => estimate_roc(*roc, *s_l, seq),
+        _ => 0,
     }
 }
 
