@@ -6,7 +6,7 @@ use subtle::ConstantTimeEq;
 
 use crate::backend::{Backend, LANES};
 use crate::cipher::aes_gcm::TAG_LEN as GCM_TAG_LEN;
-use crate::cipher::hmac_sha1::{mac_lanes, LaneJob};
+use crate::cipher::hmac_sha1::{mac_lanes, Absorbed, LaneJob};
 use crate::index::{estimate_roc, index};
 use crate::kdf::{self, PacketCipher, SessionKeys, LABEL_RTCP_ENCRYPTION, LABEL_RTP_ENCRYPTION};
 use crate::packet::{rtcp, rtp};
@@ -184,6 +184,22 @@ pub struct Session {
     /// Key generations earlier re-keys replaced, oldest first, with their receive state.
     retired: VecDeque<Retired>,
     backend: Backend,
+}
+
+/// The outcome of [`Session::unprotect_rtp_quick`]: the packet accepted (its plaintext
+/// length), or left to the full path with what the quick one hashed.
+enum Quick {
+    Accepted(usize),
+    Undecided(Option<Tried>),
+}
+
+/// What a one-packet unprotect's first try hashed before its tag failed: the rollover
+/// counter tried, the MAC under it and the packet absorbed into the MAC, for the full path's
+/// other tries.
+struct Tried {
+    roc: u32,
+    mac: [u8; 20],
+    absorbed: Absorbed,
 }
 
 /// How many replaced key generations a session remembers (see [`Session::rekey`]).
@@ -439,13 +455,78 @@ impl Session {
     /// `packet` nor the session has changed: the next good packet is accepted as if this one
     /// never arrived.
     pub fn unprotect_rtp<'a>(&mut self, packet: &'a mut [u8]) -> Result<&'a mut [u8], Error> {
-        let (len, _) = self.unprotect_rtp_len(packet, None, false)?;
+        let tried = match self.unprotect_rtp_quick(packet) {
+            Quick::Accepted(len) => return Ok(&mut packet[..len]),
+            Quick::Undecided(tried) => tried,
+        };
+        let (len, _) = match tried {
+            Some(Tried { roc, mac, absorbed }) => {
+                self.unprotect_rtp_len(packet, Some((roc, mac)), Some(absorbed), false)?
+            }
+            None => self.unprotect_rtp_len(packet, None, None, false)?,
+        };
         Ok(&mut packet[..len])
+    }
+
+    /// The common case of one packet, short: an HMAC profile without a key derivation rate,
+    /// a stream that already receives, the packet's index under the estimated rollover counter
+    /// inside the replay window and its tag right. The packet is then decrypted and accepted
+    /// exactly as [`unprotect_rtp_len`](Self::unprotect_rtp_len) would (whose first try is
+    /// that same counter), and its plaintext length returned. Anything else changes nothing
+    /// and returns what it hashed, if it got that far, which the full path then reuses rather
+    /// than hashing the packet again.
+    fn unprotect_rtp_quick(&mut self, packet: &mut [u8]) -> Quick {
+        let tag_len = self.rtp_tag_len;
+        if self.kdr.is_some() || self.profile.is_aead() || tag_len == 0 {
+            return Quick::Undecided(None);
+        }
+        let Ok(hdr) = rtp::parse(packet) else {
+            return Quick::Undecided(None);
+        };
+        let trailer = tag_len + self.mki_len;
+        if packet.len() < hdr.len + trailer {
+            return Quick::Undecided(None);
+        }
+        let body_end = packet.len() - trailer;
+        let Ok(slot_i) = self.find_key(&packet[body_end..body_end + self.mki_len]) else {
+            return Quick::Undecided(None);
+        };
+        let slot = &self.keys[slot_i];
+        let Some(RxStream { rtp: Some(st), .. }) = self.rx.get(hdr.ssrc) else {
+            return Quick::Undecided(None);
+        };
+        let Ok(roc) = u32::try_from(estimate_roc(st.roc, st.s_l, hdr.seq)) else {
+            return Quick::Undecided(None);
+        };
+        let idx = index(roc, hdr.seq);
+        let (Some(mac), true) = (&slot.rtp.auth, slot.rtp_used < slot.rtp_limit) else {
+            return Quick::Undecided(None);
+        };
+        if st.window.check(idx).is_err() {
+            return Quick::Undecided(None);
+        }
+        let absorbed = mac.absorb(&packet[..body_end]);
+        let full = mac.finish(&absorbed, &roc.to_be_bytes());
+        let tag_at = body_end + self.mki_len;
+        if !tags_equal(&full[..tag_len], &packet[tag_at..tag_at + tag_len]) {
+            return Quick::Undecided(Some(Tried {
+                roc,
+                mac: full,
+                absorbed,
+            }));
+        }
+        if let (PacketCipher::Cm(aes), true) = (&slot.rtp.cipher, self.encrypt_rtp) {
+            let iv = cm_iv(&slot.rtp.salt, hdr.ssrc, idx);
+            aes.apply_keystream(&iv, &mut packet[hdr.len..body_end]);
+        }
+        self.accept_rtp(slot_i, hdr.ssrc, hdr.seq, roc, idx);
+        Quick::Accepted(body_end)
     }
 
     /// Unprotects as [`unprotect_rtp`](Self::unprotect_rtp) and returns the plaintext length.
     /// `premac` is a full HMAC of the packet computed beforehand (in a batch's vector lanes)
     /// for one rollover counter: used if that counter is the one tried, computed here if not.
+    /// `absorbed` is the packet already absorbed into the MAC of its key, if the caller did.
     /// With `defer` (batches, no key derivation rate) an AES-CM payload is left encrypted and
     /// the counter block its keystream starts from returned, with the header length and the
     /// key slot, for the caller to decrypt; the packet is accepted and the state updated all
@@ -454,6 +535,7 @@ impl Session {
         &mut self,
         packet: &mut [u8],
         premac: Option<(u32, [u8; 20])>,
+        mut absorbed: Option<Absorbed>,
         defer: bool,
     ) -> Result<(usize, Option<Decrypt>), Error> {
         let hdr = rtp::parse(packet)?;
@@ -500,8 +582,8 @@ impl Session {
         let mut tag = [0u8; GCM_TAG_LEN];
         tag[..tag_len].copy_from_slice(&packet[tag_at..tag_at + tag_len]);
         let tag = &tag[..tag_len];
-        // The packet absorbed into the MAC once, for every rollover counter tried.
-        let mut absorbed = None;
+        // The packet absorbed into the MAC once, for every rollover counter tried (`absorbed`,
+        // if the caller already did).
 
         let mut accepted = None;
         let mut deferred = None;
@@ -898,12 +980,12 @@ impl Session {
                     continue;
                 }
                 let premac = pre.as_ref().map(|pre| (pre.roc, pre.mac));
-                p.result = self
-                    .unprotect_rtp_len(packet, premac, lanes)
-                    .map(|(n, decrypt)| {
-                        p.len = n;
-                        *d = decrypt;
-                    });
+                p.result =
+                    self.unprotect_rtp_len(packet, premac, None, lanes)
+                        .map(|(n, decrypt)| {
+                            p.len = n;
+                            *d = decrypt;
+                        });
             }
             self.decrypt_rtp_lanes(chunk, &decrypts);
         }

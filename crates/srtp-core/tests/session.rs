@@ -264,6 +264,42 @@ fn recovers_a_stream_whose_first_packet_follows_a_rollover() {
     assert_eq!(unprotect(&mut rx, &sent), Err(Error::AuthenticationFailed));
 }
 
+/// An established stream whose sender moved on a whole rollover cycle (the receiver missed
+/// 65 536 packets): the first try, the estimated counter, fails its tag; the next, ROC+1,
+/// authenticates and is followed, with and without an MKI. A forgery in the new cycle and a
+/// replay of the packet that moved it are still refused, and leave the stream as it was.
+#[test]
+fn an_established_stream_follows_a_missed_rollover() {
+    for profile in [Profile::Aes128CmHmacSha1_80, Profile::Aes128CmHmacSha1_32] {
+        for mki in [None, Some(Mki::new(7, 4).unwrap())] {
+            let mut k = key(profile, 12);
+            if let Some(m) = mki {
+                k = k.with_mki(m);
+            }
+            let (mut tx, mut rx) = pair(&Policy::new(profile, k));
+            for seq in 100..110 {
+                let plain = rtp(seq, SSRC, 40);
+                assert_eq!(unprotect(&mut rx, &protect(&mut tx, &plain)), Ok(plain));
+            }
+            tx.set_send_state(SSRC, 1, 110, 0);
+            let plain = rtp(111, SSRC, 40);
+            let sent = protect(&mut tx, &plain);
+            let mut forged = sent.clone();
+            forged[20] ^= 1;
+            assert_eq!(
+                unprotect(&mut rx, &forged),
+                Err(Error::AuthenticationFailed)
+            );
+            assert_eq!(rx.receive_roc(SSRC), Some((0, 109)), "{profile} {mki:?}");
+            assert_eq!(unprotect(&mut rx, &sent), Ok(plain), "{profile} {mki:?}");
+            assert_eq!(rx.receive_roc(SSRC), Some((1, 111)));
+            assert_eq!(unprotect(&mut rx, &sent), Err(Error::Replayed));
+            let next = rtp(112, SSRC, 40);
+            assert_eq!(unprotect(&mut rx, &protect(&mut tx, &next)), Ok(next));
+        }
+    }
+}
+
 /// A young stream whose rollover counter is ahead of the sender's (ROC-1) is followed only
 /// within the replay window: a packet that authenticates under an older cycle but lies behind
 /// the window is an old packet (a replay), and is refused without moving the window back.
