@@ -20,8 +20,43 @@ pub(crate) struct ReplayWindow {
     size: u64,
     /// A ring of at least `size` bits, a power of two so that a mask replaces a division:
     /// bit `i & mask` is set when index `i` in `(top - size, top]` was accepted.
-    bits: Box<[u64]>,
+    bits: Ring,
     mask: u64,
+}
+
+/// Words of a ring held inline: windows up to 256 packets (libsrtp's 128 among them) keep
+/// their bits beside the rest of the stream's state, not behind a pointer.
+const INLINE_WORDS: usize = 4;
+
+/// The words of a window's ring.
+#[derive(Clone, Debug)]
+enum Ring {
+    Inline([u64; INLINE_WORDS]),
+    Heap(Box<[u64]>),
+}
+
+impl Ring {
+    fn zeroed(words: usize) -> Self {
+        if words <= INLINE_WORDS {
+            Ring::Inline([0; INLINE_WORDS])
+        } else {
+            Ring::Heap(vec![0; words].into_boxed_slice())
+        }
+    }
+
+    fn words(&self) -> &[u64] {
+        match self {
+            Ring::Inline(w) => w,
+            Ring::Heap(w) => w,
+        }
+    }
+
+    fn words_mut(&mut self) -> &mut [u64] {
+        match self {
+            Ring::Inline(w) => w,
+            Ring::Heap(w) => w,
+        }
+    }
 }
 
 impl ReplayWindow {
@@ -31,7 +66,7 @@ impl ReplayWindow {
         let mut w = Self {
             top: first,
             size: size as u64,
-            bits: vec![0; ring / 64].into_boxed_slice(),
+            bits: Ring::zeroed(ring / 64),
             mask: ring as u64 - 1,
         };
         w.set(first);
@@ -58,7 +93,7 @@ impl ReplayWindow {
         if index > self.top {
             let advance = index - self.top;
             if advance > self.mask {
-                self.bits.fill(0);
+                self.bits.words_mut().fill(0);
             } else {
                 for i in self.top + 1..=index {
                     self.clear(i);
@@ -81,17 +116,17 @@ impl ReplayWindow {
 
     fn is_set(&self, index: u64) -> bool {
         let (w, m) = self.slot(index);
-        self.bits[w] & m != 0
+        self.bits.words()[w] & m != 0
     }
 
     fn set(&mut self, index: u64) {
         let (w, m) = self.slot(index);
-        self.bits[w] |= m;
+        self.bits.words_mut()[w] |= m;
     }
 
     fn clear(&mut self, index: u64) {
         let (w, m) = self.slot(index);
-        self.bits[w] &= !m;
+        self.bits.words_mut()[w] &= !m;
     }
 }
 
