@@ -22,6 +22,7 @@ mod call;
 mod policy;
 mod ports;
 mod stats;
+mod table;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -39,6 +40,7 @@ pub use ports::{PortPool, DEFAULT_PORT_GUARD};
 pub use stats::{Counters, DropReason, Drops, LegStats};
 
 use crate::EngineError;
+use table::CallTable;
 
 /// Bytes past a datagram that the engine may write into (the SRTP trailer when it encrypts).
 pub const TAIL_ROOM: usize = MAX_TRAILER_LEN;
@@ -157,8 +159,9 @@ pub struct LegInfo {
 #[derive(Debug)]
 pub struct Engine {
     config: EngineConfig,
-    calls: HashMap<CallId, Call>,
-    sockets: HashMap<SocketId, (CallId, usize, Channel)>,
+    calls: CallTable<Call>,
+    /// Each call's socket: the call's slot in `calls`, the leg and what the socket carries.
+    sockets: HashMap<SocketId, (usize, usize, Channel)>,
     events: VecDeque<Event>,
     transmits: VecDeque<OwnedTransmit>,
     next_id: u64,
@@ -253,7 +256,7 @@ impl Engine {
             next_sweep: now + config.sweep_interval,
             bridge_timers: BinaryHeap::new(),
             config,
-            calls: HashMap::new(),
+            calls: CallTable::default(),
             sockets: HashMap::new(),
             events: VecDeque::new(),
             transmits: VecDeque::new(),
@@ -310,18 +313,20 @@ impl Engine {
         let legs: [Leg; 2] = legs.try_into().expect("two legs");
         let id = CallId(self.next_id);
         self.next_id += 1;
-        for (i, leg) in legs.iter().enumerate() {
-            self.sockets.insert(leg.rtp, (id, i, Channel::Rtp));
-            if let Some(s) = leg.rtcp {
-                self.sockets.insert(s, (id, i, Channel::Rtcp));
-            }
-        }
+        let sockets: Vec<_> = legs
+            .iter()
+            .enumerate()
+            .flat_map(|(i, leg)| {
+                let rtcp = leg.rtcp.map(|s| (s, i, Channel::Rtcp));
+                std::iter::once((leg.rtp, i, Channel::Rtp)).chain(rtcp)
+            })
+            .collect();
         let bridge = matches!(spec.mode, Mode::Bridge { .. }).then(|| {
             let b = BridgeRtcp::new(id, now, self.config.bridge_rtcp_interval);
             self.bridge_timers.push(Reverse((b.due, id)));
             b
         });
-        self.calls.insert(
+        let slot = self.calls.insert(
             id,
             Call {
                 mode: spec.mode,
@@ -329,6 +334,9 @@ impl Engine {
                 bridge,
             },
         );
+        for (socket, leg, channel) in sockets {
+            self.sockets.insert(socket, (slot, leg, channel));
+        }
         Ok(id)
     }
 
@@ -344,10 +352,7 @@ impl Engine {
         leg: usize,
         update: LegUpdate,
     ) -> Result<(), EngineError> {
-        let call = self
-            .calls
-            .get_mut(&id)
-            .ok_or(EngineError::UnknownCall(id))?;
+        let call = self.calls.get_mut(id).ok_or(EngineError::UnknownCall(id))?;
         let l = call.legs.get_mut(leg).ok_or(EngineError::LegSecurity {
             leg,
             reason: "a call has legs 0 and 1",
@@ -408,10 +413,7 @@ impl Engine {
         security: Security,
         mode: Option<Mode>,
     ) -> Result<(), EngineError> {
-        let call = self
-            .calls
-            .get_mut(&id)
-            .ok_or(EngineError::UnknownCall(id))?;
+        let call = self.calls.get_mut(id).ok_or(EngineError::UnknownCall(id))?;
         if leg > 1 {
             return Err(EngineError::LegSecurity {
                 leg,
@@ -460,7 +462,7 @@ impl Engine {
 
     /// A snapshot of a call.
     pub fn call(&self, id: CallId) -> Option<CallInfo> {
-        let c = self.calls.get(&id)?;
+        let c = self.calls.get(id)?;
         Some(CallInfo {
             id,
             mode: c.mode,
@@ -470,13 +472,13 @@ impl Engine {
 
     /// The ids of all calls.
     pub fn calls(&self) -> impl Iterator<Item = CallId> + '_ {
-        self.calls.keys().copied()
+        self.calls.ids()
     }
 
     /// Process totals: every leg of every call, live or ended.
     pub fn totals(&self) -> Counters {
         let mut t = self.retired;
-        for c in self.calls.values() {
+        for (_, c) in self.calls.iter() {
             for l in &c.legs {
                 t.add(&l.counters);
             }
@@ -500,11 +502,11 @@ impl Engine {
         buf: &mut [u8],
         len: usize,
     ) -> Option<Transmit> {
-        let Some(&(id, i, channel)) = self.sockets.get(&socket) else {
+        let Some(&(slot, i, channel)) = self.sockets.get(&socket) else {
             self.unrouted += 1;
             return None;
         };
-        let call = self.calls.get_mut(&id)?;
+        let (id, call) = self.calls.at_mut(slot)?;
         let (first, second) = call.legs.split_at_mut(1);
         let (a, b) = if i == 0 {
             (&mut first[0], &mut second[0])
@@ -655,7 +657,7 @@ impl Engine {
             }
             self.bridge_timers.pop();
             let interval = self.config.bridge_rtcp_interval;
-            let Some(call) = self.calls.get_mut(&id) else {
+            let Some(call) = self.calls.get_mut(id) else {
                 continue; // ended
             };
             let Some(br) = call.bridge.as_mut() else {
@@ -681,7 +683,7 @@ impl Engine {
         }
         self.next_sweep = now + self.config.sweep_interval;
         let mut ended = Vec::new();
-        for (&id, call) in &mut self.calls {
+        for (id, call) in self.calls.iter_mut() {
             if let Some(leg) = (0..2).find(|&l| {
                 now.saturating_duration_since(call.legs[l].last_activity) >= self.config.inactivity
             }) {
@@ -711,7 +713,7 @@ impl Engine {
     }
 
     fn remove(&mut self, id: CallId) -> Option<(Vec<SocketId>, [LegStats; 2])> {
-        let call = self.calls.remove(&id)?;
+        let call = self.calls.remove(id)?;
         let mut sockets = Vec::new();
         for l in &call.legs {
             sockets.push(l.rtp);
