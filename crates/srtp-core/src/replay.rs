@@ -90,18 +90,23 @@ impl ReplayWindow {
     /// Records `index` as received; call only after [`check`](Self::check) passed and the
     /// packet authenticated.
     pub(crate) fn accept(&mut self, index: u64) {
-        if index > self.top {
-            let advance = index - self.top;
-            if advance > self.mask {
-                self.bits.words_mut().fill(0);
+        let (word, bit) = self.slot(index);
+        let (top, mask) = (self.top, self.mask);
+        let words = self.bits.words_mut();
+        if index > top {
+            // The indices skipped over leave the ring's memory of a cycle before (the bit of
+            // `index` itself is set just below). In order, nothing is skipped.
+            if index - top > mask {
+                words.fill(0);
             } else {
-                for i in self.top + 1..=index {
-                    self.clear(i);
+                for i in top + 1..index {
+                    let b = i & mask;
+                    words[(b >> 6) as usize] &= !(1 << (b & 63));
                 }
             }
             self.top = index;
         }
-        self.set(index);
+        words[word] |= bit;
     }
 
     /// The highest index accepted.
@@ -122,11 +127,6 @@ impl ReplayWindow {
     fn set(&mut self, index: u64) {
         let (w, m) = self.slot(index);
         self.bits.words_mut()[w] |= m;
-    }
-
-    fn clear(&mut self, index: u64) {
-        let (w, m) = self.slot(index);
-        self.bits.words_mut()[w] &= !m;
     }
 }
 
