@@ -896,3 +896,45 @@ async fn callee_answer_with_a_key_derivation_rate() {
     assert_eq!(r.get_str("result"), Some("error"), "{r:?}");
     ng.finish("kdr-1").await;
 }
+
+/// A DTLS-SRTP section (`UDP/TLS/RTP/SAVPF`, `a=fingerprint`, no `a=crypto`), which this
+/// relay cannot key, is rejected with port 0 both ways while the SDES section beside it is
+/// relayed; an offer with nothing but such a section fails, saying why, and leaves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dtls_section_is_rejected_and_the_rest_relayed() {
+    let (mut ng, a, b) = Ng::with_peers((44100, 44199)).await;
+    let dtls = "m=video 50000 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n\
+                a=fingerprint:sha-256 3F:8C:01:9D:AA:27:6B:5E:C0:41:12:9B:7D:E2:55:0A:\
+                61:3C:88:D4:F0:1E:B7:29:46:93:AC:05:7B:DE:11:62\r\na=setup:actpass\r\n";
+    let offer = format!("{}{dtls}", lync_offer(port(&a)));
+    let to_b = ng.offer(
+        "dtls-1",
+        &offer,
+        vec![("transport-protocol", Value::str("RTP/AVP"))],
+    );
+    assert!(to_b.contains("m=video 0 UDP/TLS/RTP/SAVPF"), "{to_b}");
+    assert_eq!(ng.server.control().relay().calls().len(), 1);
+    let answer = format!(
+        "{}m=video 0 UDP/TLS/RTP/SAVPF 96\r\n",
+        phone(port(&b), "RTP/AVP")
+    );
+    let to_a = ng.answer_ok("dtls-1", &answer);
+    assert!(to_a.contains("m=video 0 "), "{to_a}");
+    let mut a_tx = session(&lync_line());
+    flows(&a, Some(&mut a_tx), media_addr(&to_a), &b, None, 0x0d71, 5);
+    assert_eq!(ng.delete("dtls-1").get_str("result"), Some("ok"));
+
+    let only =
+        format!("v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n{dtls}");
+    let reply = ng.send(vec![
+        ("command", Value::str("offer")),
+        ("call-id", Value::str("dtls-2")),
+        ("from-tag", Value::str("tag-a")),
+        ("sdp", Value::str(&only)),
+    ]);
+    assert_eq!(reply.get_str("result"), Some("error"));
+    let reason = reply.get_str("error-reason").unwrap_or_default();
+    assert!(reason.contains("a=crypto"), "{reason}");
+    assert!(ng.server.control().relay().calls().is_empty());
+    ng.server.stop().await;
+}

@@ -241,8 +241,16 @@ impl Ng {
         }
         let mut streams = Vec::with_capacity(sdp.media.len());
         let result = (|| {
+            let mut unusable = Vec::new();
             for i in 0..sdp.media.len() {
-                streams.push(self.offer_stream(&sdp, i, &flags)?);
+                let (stream, why) = self.offer_stream(&sdp, i, &flags)?;
+                unusable.extend(why);
+                streams.push(stream);
+            }
+            // Sections the relay cannot carry are rejected one by one; an offer left with
+            // none to carry fails, naming why.
+            if !unusable.is_empty() && streams.iter().all(|s| s.relay.is_none()) {
+                return Err(unusable.join("; "));
             }
             Ok::<_, String>(())
         })();
@@ -268,8 +276,17 @@ impl Ng {
         Ok(ok_sdp(&out))
     }
 
-    /// Creates the relay call for media section `i` of an offer.
-    fn offer_stream(&self, sdp: &Sdp, i: usize, flags: &Flags) -> Result<Stream, String> {
+    /// Creates the relay call for media section `i` of an offer. A secure section with no
+    /// `a=crypto` line the relay can take (DTLS-SRTP's `UDP/TLS/RTP/SAVPF`, or only suites
+    /// refused here) is not relayed: it is returned without a relay call, with the reason,
+    /// and rendered with port 0 both ways, as an answerer rejects a stream whose keys it
+    /// cannot use (RFC 3264 §6, RFC 4568 §7.1.2).
+    fn offer_stream(
+        &self,
+        sdp: &Sdp,
+        i: usize,
+        flags: &Flags,
+    ) -> Result<(Stream, Option<String>), String> {
         let m = &sdp.media[i];
         let unused = LocalPorts {
             rtp: SocketAddr::from(([0, 0, 0, 0], 0)),
@@ -291,7 +308,7 @@ impl Ng {
             callee_answer: None,
         };
         if m.port == 0 {
-            return Ok(stream);
+            return Ok((stream, None));
         }
         // The caller's SRTP: the first line whose suite is allowed and whose keys work.
         let offered: Vec<CryptoAttribute> = m
@@ -301,10 +318,11 @@ impl Ng {
             .collect();
         let chosen = offered.first();
         if m.is_savp() && chosen.is_none() {
-            return Err(format!(
+            let why = format!(
                 "media {i}: {} offered without a usable a=crypto line",
                 m.proto
-            ));
+            );
+            return Ok((stream, Some(why)));
         }
         let caller = match chosen {
             Some(attr) => {
@@ -358,7 +376,7 @@ impl Ng {
             .map_err(|e| create_error(&e))?;
         stream.relay = Some(created.id);
         stream.ports = created.legs;
-        Ok(stream)
+        Ok((stream, None))
     }
 
     fn answer(&self, msg: &Value) -> NgResult {
