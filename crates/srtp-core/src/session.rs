@@ -1397,6 +1397,22 @@ fn rederive(
         .then(|| kdf::derive(profile, &slot.master, label, idx >> n, slot.backend))
 }
 
+/// Replaces `keys` with the session keys for `label` at `r` (a key derivation rate's next
+/// period). Out of line: the new keys are built in this function's frame, not in that of the
+/// packet path, which stays small for every packet that does not re-derive.
+#[cold]
+#[inline(never)]
+fn rederive_into(
+    keys: &mut SessionKeys,
+    profile: Profile,
+    master: &MasterKey,
+    label: u8,
+    r: u64,
+    backend: Backend,
+) {
+    *keys = kdf::derive(profile, master, label, r, backend);
+}
+
 /// The session keys for `idx`, re-deriving into the slot when a key derivation rate moved `r`
 /// on (the sender's path).
 fn cached_keys(
@@ -1419,7 +1435,7 @@ fn cached_keys(
             (&mut slot.rtp, &mut slot.rtp_r)
         };
         if *cached_r != r {
-            *keys = kdf::derive(profile, &slot.master, label, r, slot.backend);
+            rederive_into(keys, profile, &slot.master, label, r, slot.backend);
             *cached_r = r;
         }
     }
