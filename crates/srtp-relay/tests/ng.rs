@@ -238,6 +238,26 @@ fn lync_calls_gateway(
     }
 }
 
+/// SRTP both ways through a call, ten packets each way: endpoint `a` sends under its line
+/// `sends[0]` to the relay address in the SDP toward it (`sdp[0]`) and `b` receives with the
+/// relay's line toward it (`relay[1]`); then the same from `b` to `a`.
+fn both_ways(ends: [&UdpSocket; 2], sdp: [&str; 2], sends: [&str; 2], relay: [&str; 2]) {
+    for (from, to) in [(0, 1), (1, 0)] {
+        let mut tx = session(sends[from]);
+        let mut rx = session(relay[to]);
+        let (at, ssrc) = (media_addr(sdp[from]), 0x0b0e_0000 + from as u32);
+        flows(
+            ends[from],
+            Some(&mut tx),
+            at,
+            ends[to],
+            Some(&mut rx),
+            ssrc,
+            10,
+        );
+    }
+}
+
 /// A plain SIP phone answering.
 fn phone(p: u16, proto: &str) -> String {
     format!(
@@ -937,4 +957,38 @@ async fn dtls_section_is_rejected_and_the_rest_relayed() {
     assert!(reason.contains("a=crypto"), "{reason}");
     assert!(ng.server.control().relay().calls().is_empty());
     ng.server.stop().await;
+}
+
+/// `SDES-no-<suite>` shapes only what the relay offers the callee (as in rtpengine): a caller
+/// whose every line is in the excluded suite still has its leg keyed in that suite, the callee
+/// is offered an allowed one, and the relay transcrypts between the two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdes_flags_shape_only_the_offer_to_the_callee() {
+    let (mut ng, a, b) = Ng::with_peers((44200, 44299)).await;
+    let offer = lync_offer(port(&a)).replace("_SHA1_80", "_SHA1_32");
+    let no_32 = Value::List(vec![Value::str("SDES-no-AES_CM_128_HMAC_SHA1_32")]);
+    let savp = Value::str("RTP/SAVP");
+    let to_b = ng.offer(
+        "sdes-no-1",
+        &offer,
+        vec![("flags", no_32), ("transport-protocol", savp)],
+    );
+    let offered = crypto_lines(&to_b);
+    assert_eq!(offered.len(), 1, "{to_b}");
+    assert!(offered[0].contains(" AES_CM_128_HMAC_SHA1_80 "), "{to_b}");
+    let tag = &offered[0]["a=crypto:".len()..offered[0].find(' ').unwrap()];
+    let gateway_line = format!("a=crypto:{tag} AES_CM_128_HMAC_SHA1_80 inline:{KEY_B}");
+    let answer = format!("{}{gateway_line}\r\n", phone(port(&b), "RTP/SAVP"));
+    let to_a = ng.answer_ok("sdes-no-1", &answer);
+    let answered = crypto_lines(&to_a);
+    assert_eq!(answered.len(), 1, "{to_a}");
+    assert!(
+        answered[0].starts_with("a=crypto:2 AES_CM_128_HMAC_SHA1_32 "),
+        "{to_a}"
+    );
+
+    let a_line = lync_line().replace("_SHA1_80", "_SHA1_32");
+    let sends = [a_line.as_str(), &gateway_line];
+    both_ways([&a, &b], [&to_a, &to_b], sends, [answered[0], offered[0]]);
+    ng.finish("sdes-no-1").await;
 }

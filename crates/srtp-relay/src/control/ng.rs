@@ -18,7 +18,8 @@
 //!   per MKI form the caller offered; `OSRTP-offer` offers `RTP/AVP` with `a=crypto`. Both
 //!   `RTP/SAVP` and `RTP/AVP` answers with `a=crypto` are accepted.
 //! - `SDES-off`, `SDES-no-<suite>`, `SDES-only-<suite>` (as flags or in an `SDES` list) limit
-//!   the suites.
+//!   the suites the relay offers the callee. The caller's leg takes its first line of an
+//!   allowed suite, or, when there is none, its first usable line (as rtpengine does).
 //!
 //! Re-offers (re-INVITE: hold, resume, a moved endpoint, new keys) from either side keep the
 //! ports and the relay's keys and apply the new address, direction and keys.
@@ -225,7 +226,7 @@ impl Ng {
             }
             // A re-offer (re-INVITE, hold): same ports and lines, new remote and direction.
             if call.from_tag == from_tag {
-                self.reoffer_from_caller(call, &sdp, &flags)?;
+                self.reoffer_from_caller(call, &sdp)?;
                 let out = render_callee(call, &mut sdp, &self.control, flags.replace_origin, |s| {
                     s.callee_lines.iter().collect()
                 });
@@ -310,13 +311,21 @@ impl Ng {
         if m.port == 0 {
             return Ok((stream, None));
         }
-        // The caller's SRTP: the first line whose suite is allowed and whose keys work.
-        let offered: Vec<CryptoAttribute> = m
+        // The caller's SRTP: the first line whose keys work and whose suite the SDES flags
+        // allow. The flags shape what the relay offers the callee; when they leave none of the
+        // caller's lines, the caller's first usable line still keys its leg (as rtpengine
+        // keeps the top-most suite for its answer to the offerer).
+        let usable: Vec<CryptoAttribute> = m
             .crypto_lines()
             .filter_map(|l| l.parse::<CryptoAttribute>().ok())
-            .filter(|a| flags.suite_allowed(a.profile) && a.policy().is_ok())
+            .filter(|a| a.policy().is_ok())
             .collect();
-        let chosen = offered.first();
+        let offered: Vec<CryptoAttribute> = usable
+            .iter()
+            .filter(|a| flags.suite_allowed(a.profile))
+            .cloned()
+            .collect();
+        let chosen = offered.first().or(usable.first());
         if m.is_savp() && chosen.is_none() {
             let why = format!(
                 "media {i}: {} offered without a usable a=crypto line",
@@ -339,7 +348,8 @@ impl Ng {
         let callee_srtp =
             !flags.sdes_off && (callee_proto.contains("SAVP") || flags.has("OSRTP-offer"));
         let callee = if callee_srtp {
-            let profile = chosen
+            let profile = offered
+                .first()
                 .map(|a| a.profile)
                 .or_else(|| Profile::ALL.into_iter().find(|p| flags.suite_allowed(*p)))
                 .ok_or("SDES flags leave no suite")?;
@@ -537,12 +547,7 @@ impl Ng {
     /// first usable line of that suite. The relay keeps its own key unless the chosen line's
     /// tag or MKI form changed; then its answer line follows the new line (a fresh key, in
     /// the same MKI form, symmetric MKI), and the leg's streams carry on under it.
-    fn reoffer_from_caller(
-        &self,
-        call: &mut NgCall,
-        sdp: &Sdp,
-        flags: &Flags,
-    ) -> Result<(), String> {
+    fn reoffer_from_caller(&self, call: &mut NgCall, sdp: &Sdp) -> Result<(), String> {
         // Every section is checked before any is applied: a refused re-offer changes nothing.
         let mut changes = Vec::with_capacity(call.streams.len());
         for (i, stream) in call.streams.iter().enumerate() {
@@ -556,7 +561,9 @@ impl Ng {
                     i,
                     ours,
                     &stream.caller_params,
-                    |p| flags.suite_allowed(p),
+                    // The caller's leg keeps its suite whatever the flags say (see
+                    // `offer_stream`); they shape only the relay's offers.
+                    |_| true,
                     |a| a.tag == ours.tag,
                 )?;
                 if theirs.tag != ours.tag || mki_len(theirs) != mki_len(ours) {
