@@ -72,6 +72,12 @@ impl Profile {
         matches!(self.cipher(), CipherKind::AesGcm(_))
     }
 
+    /// Whether the profile encrypts payloads: false for the NULL-cipher profiles
+    /// (`NULL_HMAC_SHA1_80`, `NULL_HMAC_SHA1_32`), which only authenticate.
+    pub const fn encrypts(self) -> bool {
+        !matches!(self.cipher(), CipherKind::Null)
+    }
+
     /// Length of the master key in bytes.
     pub const fn master_key_len(self) -> usize {
         match self.cipher() {

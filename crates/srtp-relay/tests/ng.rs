@@ -926,16 +926,26 @@ async fn dtls_section_is_rejected_and_the_rest_relayed() {
     let dtls = "m=video 50000 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n\
                 a=fingerprint:sha-256 3F:8C:01:9D:AA:27:6B:5E:C0:41:12:9B:7D:E2:55:0A:\
                 61:3C:88:D4:F0:1E:B7:29:46:93:AC:05:7B:DE:11:62\r\na=setup:actpass\r\n";
-    let offer = format!("{}{dtls}", lync_offer(port(&a)));
+    // And a section the caller itself rejected, with keys in it.
+    const KEY_R: &str = "cmVqZWN0ZWQtc2VjdGlvbi1rZXktbWF0ZXJpYWwx";
+    let rejected =
+        format!("m=video 0 RTP/SAVP 97\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_R}\r\n");
+    let offer = format!("{}{dtls}{rejected}", lync_offer(port(&a)));
     let to_b = ng.offer(
         "dtls-1",
         &offer,
         vec![("transport-protocol", Value::str("RTP/AVP"))],
     );
     assert!(to_b.contains("m=video 0 UDP/TLS/RTP/SAVPF"), "{to_b}");
+    assert!(to_b.contains("m=video 0 RTP/SAVP 97"), "{to_b}");
+    // Rejected sections carry no keys, fingerprints or candidates of the caller's.
+    assert!(
+        !to_b.contains(KEY_R) && !to_b.contains("a=fingerprint"),
+        "{to_b}"
+    );
     assert_eq!(ng.server.control().relay().calls().len(), 1);
     let answer = format!(
-        "{}m=video 0 UDP/TLS/RTP/SAVPF 96\r\n",
+        "{}m=video 0 UDP/TLS/RTP/SAVPF 96\r\nm=video 0 RTP/SAVP 97\r\n",
         phone(port(&b), "RTP/AVP")
     );
     let to_a = ng.answer_ok("dtls-1", &answer);
@@ -990,5 +1000,21 @@ async fn sdes_flags_shape_only_the_offer_to_the_callee() {
     let a_line = lync_line().replace("_SHA1_80", "_SHA1_32");
     let sends = [a_line.as_str(), &gateway_line];
     both_ways([&a, &b], [&to_a, &to_b], sends, [answered[0], offered[0]]);
+    // A NULL-cipher suite the flags exclude is never the caller's fallback: the section is
+    // rejected, and an offer with nothing else fails.
+    let null = format!(
+        "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {} RTP/SAVP 0\r\na=crypto:1 NULL_HMAC_SHA1_80 inline:{KEY_A}\r\n",
+        port(&a)
+    );
+    let no_null = Value::List(vec![Value::str("SDES-no-NULL_HMAC_SHA1_80")]);
+    let reply = ng.send(vec![
+        ("command", Value::str("offer")),
+        ("call-id", Value::str("sdes-no-2")),
+        ("from-tag", Value::str("tag-a")),
+        ("sdp", Value::str(&null)),
+        ("flags", no_null),
+    ]);
+    assert_eq!(reply.get_str("result"), Some("error"), "{reply:?}");
     ng.finish("sdes-no-1").await;
 }

@@ -313,8 +313,9 @@ impl Ng {
         }
         // The caller's SRTP: the first line whose keys work and whose suite the SDES flags
         // allow. The flags shape what the relay offers the callee; when they leave none of the
-        // caller's lines, the caller's first usable line still keys its leg (as rtpengine
-        // keeps the top-most suite for its answer to the offerer).
+        // caller's lines, the caller's first usable line that encrypts still keys its leg (as
+        // rtpengine keeps the top-most suite for its answer to the offerer; a NULL-cipher
+        // suite the flags excluded is never taken).
         let usable: Vec<CryptoAttribute> = m
             .crypto_lines()
             .filter_map(|l| l.parse::<CryptoAttribute>().ok())
@@ -325,7 +326,9 @@ impl Ng {
             .filter(|a| flags.suite_allowed(a.profile))
             .cloned()
             .collect();
-        let chosen = offered.first().or(usable.first());
+        let chosen = offered
+            .first()
+            .or_else(|| usable.iter().find(|a| a.profile.encrypts()));
         if m.is_savp() && chosen.is_none() {
             let why = format!(
                 "media {i}: {} offered without a usable a=crypto line",
@@ -911,7 +914,7 @@ fn render_callee(
     sdp.set_address(control.media_address(), replace_origin);
     for (m, s) in sdp.media.iter_mut().zip(&call.streams) {
         if s.relay.is_none() {
-            m.port = 0;
+            m.reject();
             continue;
         }
         let lines: Vec<String> = lines(s).iter().map(|l| format!("a={l}")).collect();
@@ -931,7 +934,7 @@ fn render_caller(call: &NgCall, sdp: &mut Sdp, control: &Control, replace_origin
     sdp.set_address(control.media_address(), replace_origin);
     for (m, s) in sdp.media.iter_mut().zip(&call.streams) {
         if s.relay.is_none() {
-            m.port = 0;
+            m.reject();
             continue;
         }
         let proto = match &s.caller_line {

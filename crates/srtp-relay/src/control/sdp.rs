@@ -251,6 +251,16 @@ impl Media {
             self.lines.push(format!("a=encryption:{level}"));
         }
     }
+
+    /// Rejects the section (RFC 3264 §6: port 0), keeping its transport and formats and
+    /// dropping what the relay would own had it carried the section: keys, ICE and DTLS
+    /// attributes (a caller's master keys must not reach the callee in a section the relay
+    /// does not carry).
+    pub fn reject(&mut self) {
+        self.port = 0;
+        self.lines
+            .retain(|l| !relay_owned(l) && !l.starts_with("a=encryption:"));
+    }
 }
 
 /// Attributes the relay replaces or drops in a section it rewrites.
