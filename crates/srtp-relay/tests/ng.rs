@@ -1018,3 +1018,68 @@ async fn sdes_flags_shape_only_the_offer_to_the_callee() {
     assert_eq!(reply.get_str("result"), Some("error"), "{reply:?}");
     ng.finish("sdes-no-1").await;
 }
+
+/// A re-INVITE that adds video to an audio call (RFC 3264 §8.1), as Lync escalates a call:
+/// the new section becomes a relay call of its own and carries media, the audio section
+/// keeps its ports; a re-offer that drops a section is refused and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_reoffer_adding_video() {
+    let (mut ng, a, b) = Ng::with_peers((44300, 44399)).await;
+    let (video_a, video_b) = (socket(), socket());
+    let avp = || vec![("transport-protocol", Value::str("RTP/AVP"))];
+    let to_b = ng.offer("add-1", &lync_offer(port(&a)), avp());
+    ng.answer_ok("add-1", &phone(port(&b), "RTP/AVP"));
+    assert_eq!(ng.server.control().relay().calls().len(), 1);
+
+    let offer = format!(
+        "{}m=video {v} RTP/AVP 122\r\na=rtpmap:122 X-H264UC/90000\r\n\
+         a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A2}|2^31|1:1\r\n",
+        lync_offer(port(&a)),
+        v = port(&video_a)
+    );
+    let to_b2 = ng.offer("add-1", &offer, avp());
+    assert_eq!(to_b2.matches("m=").count(), 2, "{to_b2}");
+    assert_eq!(ng.server.control().relay().calls().len(), 2);
+    assert_eq!(
+        media_addr(&to_b2),
+        media_addr(&to_b),
+        "audio keeps its ports"
+    );
+    let video_to_b = &to_b2[to_b2.find("m=video").unwrap()..];
+    assert!(!video_to_b.starts_with("m=video 0 "), "{to_b2}");
+    let answer = format!(
+        "{}m=video {} RTP/AVP 122\r\na=rtpmap:122 X-H264UC/90000\r\n",
+        phone(port(&b), "RTP/AVP"),
+        port(&video_b)
+    );
+    let to_a2 = ng.answer_ok("add-1", &answer);
+    let video_to_a = &to_a2[to_a2.find("m=video").unwrap()..];
+    let answered = crypto_lines(video_to_a);
+    assert_eq!(answered.len(), 1, "{to_a2}");
+    let relay_video = SocketAddr::new(
+        media_addr(&to_a2).ip(),
+        video_to_a.split(' ').nth(1).unwrap().parse().unwrap(),
+    );
+    let key = format!("a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A2}|2^31|1:1");
+    let mut tx = session(&key);
+    flows(
+        &video_a,
+        Some(&mut tx),
+        relay_video,
+        &video_b,
+        None,
+        0x71de,
+        5,
+    );
+
+    // Dropping the video section again is not an RFC 3264 re-offer.
+    let reply = ng.send(vec![
+        ("command", Value::str("offer")),
+        ("call-id", Value::str("add-1")),
+        ("from-tag", Value::str("tag-a")),
+        ("sdp", Value::str(&lync_offer(port(&a)))),
+    ]);
+    assert_eq!(reply.get_str("result"), Some("error"));
+    assert_eq!(ng.server.control().relay().calls().len(), 2);
+    ng.finish("add-1").await;
+}

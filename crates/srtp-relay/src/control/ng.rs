@@ -22,7 +22,9 @@
 //!   allowed suite, or, when there is none, its first usable line (as rtpengine does).
 //!
 //! Re-offers (re-INVITE: hold, resume, a moved endpoint, new keys) from either side keep the
-//! ports and the relay's keys and apply the new address, direction and keys.
+//! ports and the relay's keys and apply the new address, direction and keys. A caller's
+//! re-offer may add sections (RFC 3264 §8.1) or re-open a rejected one; each becomes a relay
+//! call of its own.
 //!
 //! A callee that answers an optional SRTP offer (RTP/AVP with `a=crypto`) in plain RTP gets a
 //! plain leg: the call becomes a bridge. Limits: a callee that answers a mandatory SRTP offer
@@ -221,12 +223,15 @@ impl Ng {
         let mut calls = self.calls.lock().map_err(|_| "internal error")?;
         self.forget_ended(&mut calls);
         if let Some(call) = calls.get_mut(call_id) {
-            if call.streams.len() != sdp.media.len() {
-                return Err("a re-offer must keep the media sections".into());
+            // A re-offer (re-INVITE, hold): same ports and lines, new remote and direction;
+            // the caller may add sections (RFC 3264 §8.1: video added to a call), never
+            // remove one.
+            let adds = call.from_tag == from_tag && sdp.media.len() > call.streams.len();
+            if call.streams.len() != sdp.media.len() && !adds {
+                return Err("a re-offer must keep the media sections (RFC 3264 §8)".into());
             }
-            // A re-offer (re-INVITE, hold): same ports and lines, new remote and direction.
             if call.from_tag == from_tag {
-                self.reoffer_from_caller(call, &sdp)?;
+                self.reoffer_from_caller(call, &sdp, &flags)?;
                 let out = render_callee(call, &mut sdp, &self.control, flags.replace_origin, |s| {
                     s.callee_lines.iter().collect()
                 });
@@ -550,8 +555,17 @@ impl Ng {
     /// first usable line of that suite. The relay keeps its own key unless the chosen line's
     /// tag or MKI form changed; then its answer line follows the new line (a fresh key, in
     /// the same MKI form, symmetric MKI), and the leg's streams carry on under it.
-    fn reoffer_from_caller(&self, call: &mut NgCall, sdp: &Sdp) -> Result<(), String> {
-        // Every section is checked before any is applied: a refused re-offer changes nothing.
+    ///
+    /// Sections added after the existing ones, and rejected sections offered again with a
+    /// port (RFC 3264 §8.1, §8.2), become new relay calls as in a first offer.
+    fn reoffer_from_caller(
+        &self,
+        call: &mut NgCall,
+        sdp: &Sdp,
+        flags: &Flags,
+    ) -> Result<(), String> {
+        // Every section is checked before any is applied: a refused re-offer changes nothing
+        // (relay calls made for new sections are deleted again).
         let mut changes = Vec::with_capacity(call.streams.len());
         for (i, stream) in call.streams.iter().enumerate() {
             let Some(id) = stream.relay else { continue };
@@ -577,6 +591,29 @@ impl Ng {
                 update.inbound_keys = Some(theirs.keys.clone());
             }
             changes.push((i, id, update, line));
+        }
+        let reopened = |i: usize| {
+            call.streams
+                .get(i)
+                .is_none_or(|s| s.relay.is_none() && sdp.media[i].port != 0)
+        };
+        let mut fresh: Vec<(usize, Stream)> = Vec::new();
+        for i in (0..sdp.media.len()).filter(|&i| reopened(i)) {
+            match self.offer_stream(sdp, i, flags) {
+                Ok((stream, _)) => fresh.push((i, stream)),
+                Err(e) => {
+                    for id in fresh.iter().filter_map(|(_, s)| s.relay) {
+                        let _ = self.control.relay().delete_call(id);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        for (i, stream) in fresh {
+            match call.streams.get_mut(i) {
+                Some(s) => *s = stream,
+                None => call.streams.push(stream),
+            }
         }
         for (i, id, update, line) in changes {
             self.apply(id, 0, update)?;
