@@ -21,6 +21,8 @@
 //! ```
 
 #[cfg(target_os = "linux")]
+mod sockopt;
+#[cfg(target_os = "linux")]
 mod uring;
 mod worker;
 

@@ -341,6 +341,8 @@ impl Driver for MioSockets {
         let Ok(state) = UdpSocketState::new(UdpSockRef::from(&s)) else {
             return false;
         };
+        #[cfg(target_os = "linux")]
+        super::sockopt::quiet_receive(&s);
         let mut s = UdpSocket::from_std(s);
         let ok = self
             .poll
