@@ -305,6 +305,54 @@ fn direction(lines: &[String]) -> Option<MediaDirection> {
     })
 }
 
+/// The `sdp_parse` fuzz target's body: parse arbitrary bytes (must not panic, whatever the
+/// text); what parses must be readable section by section, print to text that parses back
+/// to the same text, and stay parseable after the relay's rewrites (a section rewritten, one
+/// rejected, the addresses replaced), keeping its sections.
+#[doc(hidden)]
+pub fn fuzz(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(mut sdp) = Sdp::parse(text) else {
+        return;
+    };
+    for i in 0..=sdp.media.len() {
+        let _ = (
+            sdp.address(i),
+            sdp.direction(i),
+            sdp.microsoft_encryption(i),
+        );
+    }
+    for m in &sdp.media {
+        let _ = (
+            m.is_savp(),
+            m.rtcp_mux(),
+            m.rtcp(),
+            m.crypto_lines().count(),
+        );
+    }
+    let once = sdp.to_text();
+    let again = Sdp::parse(&once).expect("printed text parses");
+    assert_eq!(again.to_text(), once, "printing is a fixpoint");
+    sdp.set_address(IpAddr::from([127, 0, 0, 1]), true);
+    let crypto = ["a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x".to_owned()];
+    sdp.media[0].rewrite(40000, Some(40001), "RTP/SAVP", &crypto);
+    if let Some(m) = sdp.media.get_mut(1) {
+        m.reject();
+    }
+    let out = Sdp::parse(&sdp.to_text()).expect("rewritten text parses");
+    assert_eq!(out.media.len(), sdp.media.len());
+    assert_eq!(
+        (out.media[0].port, out.media[0].rtcp()),
+        (40000, Some((40001, None)))
+    );
+    assert_eq!(out.address(0), Some(IpAddr::from([127, 0, 0, 1])));
+    if let Some(m) = out.media.get(1) {
+        assert_eq!((m.port, m.crypto_lines().count()), (0, 0));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
