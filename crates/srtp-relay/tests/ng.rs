@@ -1083,3 +1083,55 @@ async fn caller_reoffer_adding_video() {
     assert_eq!(ng.server.control().relay().calls().len(), 2);
     ng.finish("add-1").await;
 }
+
+/// The callee adds video in its own re-INVITE (RFC 3264 §8.1): the relay offers the caller
+/// the new section in the callee's suite with a key of its own, keys the caller's leg from
+/// its answer, answers the callee on its tag, and video flows both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callee_reoffer_adding_video() {
+    let (mut ng, a, b) = Ng::with_peers((44400, 44499)).await;
+    let (video_a, video_b) = (socket(), socket());
+    let call = lync_calls_gateway(&mut ng, &a, &b, "cadd-1", "");
+    const KEY_V: &str = "dmlkZW8ta2V5LWZyb20tdGhlLWdhdGV3YXktc2lk";
+    let gateway_video = format!("a=crypto:7 AES_CM_128_HMAC_SHA1_80 inline:{KEY_V}");
+    let reoffer = format!(
+        "{}{}\r\nm=video {} RTP/SAVP 96\r\na=rtpmap:96 H264/90000\r\n{gateway_video}\r\n",
+        phone(port(&b), "RTP/SAVP"),
+        call.gateway_line,
+        port(&video_b)
+    );
+    let to_a = ng.callee_says("offer", "cadd-1", &reoffer);
+    assert_eq!(to_a.matches("m=").count(), 2, "{to_a}");
+    let video_to_a = &to_a[to_a.find("m=video").unwrap()..];
+    let relay_to_a = crypto_lines(video_to_a)[0].to_string();
+    assert!(
+        relay_to_a.starts_with("a=crypto:1 AES_CM_128_HMAC_SHA1_80 "),
+        "{to_a}"
+    );
+    let lync_video = format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A2}");
+    let answer = format!(
+        "{}{}\r\nm=video {} RTP/SAVP 96\r\n{lync_video}\r\n",
+        phone(port(&a), "RTP/SAVP"),
+        lync_line(),
+        port(&video_a)
+    );
+    let to_b = ng.callee_says("answer", "cadd-1", &answer);
+    let video_to_b = &to_b[to_b.find("m=video").unwrap()..];
+    let relay_to_b = crypto_lines(video_to_b)[0].to_string();
+    assert!(
+        relay_to_b.starts_with("a=crypto:7 "),
+        "on the callee's tag: {to_b}"
+    );
+    // Video both ways: Lync's key to the gateway's socket, the gateway's back.
+    let ways = [
+        (&video_a, &lync_video, video_to_a, &video_b, &relay_to_b),
+        (&video_b, &gateway_video, video_to_b, &video_a, &relay_to_a),
+    ];
+    for (ssrc, (from, key, section, at, relay_key)) in (0x7a1d..).zip(ways) {
+        let port = section.split(' ').nth(1).unwrap().parse().unwrap();
+        let to = SocketAddr::new(media_addr(&to_a).ip(), port);
+        let (mut tx, mut rx) = (session(key), session(relay_key));
+        flows(from, Some(&mut tx), to, at, Some(&mut rx), ssrc, 5);
+    }
+    ng.finish("cadd-1").await;
+}

@@ -22,8 +22,8 @@
 //!   allowed suite, or, when there is none, its first usable line (as rtpengine does).
 //!
 //! Re-offers (re-INVITE: hold, resume, a moved endpoint, new keys) from either side keep the
-//! ports and the relay's keys and apply the new address, direction and keys. A caller's
-//! re-offer may add sections (RFC 3264 §8.1) or re-open a rejected one; each becomes a relay
+//! ports and the relay's keys and apply the new address, direction and keys. A re-offer may
+//! add sections (RFC 3264 §8.1), a caller's also re-open a rejected one; each becomes a relay
 //! call of its own.
 //!
 //! A callee that answers an optional SRTP offer (RTP/AVP with `a=crypto`) in plain RTP gets a
@@ -100,6 +100,30 @@ struct Stream {
     callee_chosen: usize,
     /// The relay's answer line to a re-offer from the callee.
     callee_answer: Option<CryptoAttribute>,
+}
+
+impl Stream {
+    /// A section with no relay call (yet), its transports toward the caller and the callee.
+    fn unrelayed(caller_proto: &str, callee_proto: &str) -> Self {
+        let unused = LocalPorts {
+            rtp: SocketAddr::from(([0, 0, 0, 0], 0)),
+            rtcp: None,
+        };
+        Self {
+            relay: None,
+            ports: [unused, unused],
+            caller_line: None,
+            caller_params: SessionParams::default(),
+            callee_params: None,
+            caller_proto: caller_proto.to_owned(),
+            caller_legacy_osrtp: false,
+            caller_mux: false,
+            callee_lines: Vec::new(),
+            callee_proto: callee_proto.to_owned(),
+            callee_chosen: 0,
+            callee_answer: None,
+        }
+    }
 }
 
 /// A command's failure, sent back as `error-reason`.
@@ -224,10 +248,9 @@ impl Ng {
         self.forget_ended(&mut calls);
         if let Some(call) = calls.get_mut(call_id) {
             // A re-offer (re-INVITE, hold): same ports and lines, new remote and direction;
-            // the caller may add sections (RFC 3264 §8.1: video added to a call), never
+            // either side may add sections (RFC 3264 §8.1: video added to a call), never
             // remove one.
-            let adds = call.from_tag == from_tag && sdp.media.len() > call.streams.len();
-            if call.streams.len() != sdp.media.len() && !adds {
+            if sdp.media.len() < call.streams.len() {
                 return Err("a re-offer must keep the media sections (RFC 3264 §8)".into());
             }
             if call.from_tag == from_tag {
@@ -294,25 +317,11 @@ impl Ng {
         flags: &Flags,
     ) -> Result<(Stream, Option<String>), String> {
         let m = &sdp.media[i];
-        let unused = LocalPorts {
-            rtp: SocketAddr::from(([0, 0, 0, 0], 0)),
-            rtcp: None,
-        };
         let callee_proto = flags.transport.clone().unwrap_or_else(|| m.proto.clone());
-        let mut stream = Stream {
-            relay: None,
-            ports: [unused, unused],
-            caller_line: None,
-            caller_params: SessionParams::default(),
-            callee_params: None,
-            caller_proto: m.proto.clone(),
-            caller_legacy_osrtp: sdp.microsoft_encryption(i) || flags.has("OSRTP-accept-legacy"),
-            caller_mux: m.rtcp_mux(),
-            callee_lines: Vec::new(),
-            callee_proto: callee_proto.clone(),
-            callee_chosen: 0,
-            callee_answer: None,
-        };
+        let mut stream = Stream::unrelayed(&m.proto, &callee_proto);
+        stream.caller_legacy_osrtp =
+            sdp.microsoft_encryption(i) || flags.has("OSRTP-accept-legacy");
+        stream.caller_mux = m.rtcp_mux();
         if m.port == 0 {
             return Ok((stream, None));
         }
@@ -395,6 +404,59 @@ impl Ng {
         stream.relay = Some(created.id);
         stream.ports = created.legs;
         Ok((stream, None))
+    }
+
+    /// Creates the relay call for section `i`, which the callee adds in a re-offer
+    /// (RFC 3264 §8.1): a first offer with the roles mirrored. The callee's leg is keyed from
+    /// its first usable line and answered in that line's suite, tag and MKI form; the caller
+    /// is offered the same transport and suite in a line of the relay's own, and its leg is
+    /// keyed when it answers. A plain section is plain on both legs; a secure one without a
+    /// usable line is rejected (port 0 both ways).
+    fn callee_offer_stream(&self, sdp: &Sdp, i: usize) -> Result<Stream, String> {
+        let m = &sdp.media[i];
+        let mut stream = Stream::unrelayed(&m.proto, &m.proto);
+        let theirs = m
+            .crypto_lines()
+            .filter_map(|l| l.parse::<CryptoAttribute>().ok())
+            .find(|a| a.policy().is_ok());
+        if m.port == 0 || (m.is_savp() && theirs.is_none()) {
+            return Ok(stream);
+        }
+        let (callee, caller, mode) = match theirs {
+            Some(theirs) => {
+                let answer = answer_line(&theirs);
+                let callee = srtp(&theirs, &answer)?;
+                let offer = CryptoAttribute::generate(1, theirs.profile);
+                let caller = Security::Srtp {
+                    inbound: Policy::new(theirs.profile, MasterKey::generate(theirs.profile)),
+                    outbound: offer.policy().map_err(|e| e.to_string())?,
+                };
+                stream.callee_params = Some(theirs.params.clone());
+                stream.callee_lines = vec![answer.clone()];
+                stream.callee_answer = Some(answer);
+                stream.caller_line = Some(offer);
+                (callee, caller, Mode::Transcrypt)
+            }
+            None => (
+                Security::Plain,
+                Security::Plain,
+                Mode::PassThrough { verify: false },
+            ),
+        };
+        let mut leg1 = LegRequest::new(callee);
+        leg1.rtcp_mux = m.rtcp_mux();
+        leg1.direction = sdp.direction(i);
+        (leg1.remote, leg1.remote_rtcp) = remotes(sdp, i);
+        let created = self
+            .control
+            .create_call(CallRequest {
+                mode,
+                legs: [LegRequest::new(caller), leg1],
+            })
+            .map_err(|e| create_error(&e))?;
+        stream.relay = Some(created.id);
+        stream.ports = created.legs;
+        Ok(stream)
     }
 
     fn answer(&self, msg: &Value) -> NgResult {
@@ -490,7 +552,23 @@ impl Ng {
     /// A re-offer from the callee: its new address, direction and keys for leg 1; the
     /// relay's answer keeps its key for the callee under the tag the callee now chose.
     fn reoffer_from_callee(&self, call: &mut NgCall, sdp: &Sdp) -> Result<(), String> {
-        for (i, stream) in call.streams.iter_mut().enumerate() {
+        // Sections the callee adds become relay calls first, so that a failure leaves the
+        // existing ones as they were (and deletes what was made).
+        let mut added = Vec::new();
+        for i in call.streams.len()..sdp.media.len() {
+            match self.callee_offer_stream(sdp, i) {
+                Ok(stream) => added.push(stream),
+                Err(e) => {
+                    for id in added.iter().filter_map(|s: &Stream| s.relay) {
+                        let _ = self.control.relay().delete_call(id);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let existing = call.streams.len();
+        call.streams.extend(added);
+        for (i, stream) in call.streams.iter_mut().enumerate().take(existing) {
             let Some(id) = stream.relay else { continue };
             let m = &sdp.media[i];
             let mut update = sdp_update(sdp, i);
@@ -523,9 +601,15 @@ impl Ng {
 
     /// The caller's answer to the callee's re-offer: its address, direction and (possibly
     /// new) key on the relay's tag, for leg 0.
-    fn caller_answers(&self, call: &NgCall, sdp: &Sdp) -> Result<(), String> {
-        for (i, stream) in call.streams.iter().enumerate() {
+    fn caller_answers(&self, call: &mut NgCall, sdp: &Sdp) -> Result<(), String> {
+        for (i, stream) in call.streams.iter_mut().enumerate() {
             let Some(id) = stream.relay else { continue };
+            if sdp.media[i].port == 0 {
+                // The caller rejected this stream (one the callee added, say).
+                let _ = self.control.relay().delete_call(id);
+                stream.relay = None;
+                continue;
+            }
             let mut update = sdp_update(sdp, i);
             if let Some(ours) = &stream.caller_line {
                 let theirs = sdp.media[i]
