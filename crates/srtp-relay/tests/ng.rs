@@ -25,7 +25,10 @@ struct Ng {
 
 impl Ng {
     async fn start(ports: (u16, u16)) -> Self {
-        let mut c = config(ports);
+        Self::start_with(config(ports)).await
+    }
+
+    async fn start_with(mut c: srtp_relay::config::Config) -> Self {
         c.api.enabled = false;
         let server = Server::start(
             &c,
@@ -1108,7 +1111,8 @@ async fn callee_reoffer_adding_video() {
         relay_to_a.starts_with("a=crypto:1 AES_CM_128_HMAC_SHA1_80 "),
         "{to_a}"
     );
-    let lync_video = format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A2}");
+    // Lync answers with a key derivation rate of its own: its leg is keyed from the whole line.
+    let lync_video = format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A2} KDR=2");
     let answer = format!(
         "{}{}\r\nm=video {} RTP/SAVP 96\r\n{lync_video}\r\n",
         phone(port(&a), "RTP/SAVP"),
@@ -1134,4 +1138,82 @@ async fn callee_reoffer_adding_video() {
         flows(from, Some(&mut tx), to, at, Some(&mut rx), ssrc, 5);
     }
     ng.finish("cadd-1").await;
+}
+
+/// A re-INVITE adding video that the callee refuses (488: no ng answer) leaves the call as
+/// it was: the next re-offer, without the video section, is accepted and the unanswered
+/// section's relay call ends. A later re-offer adds video again; one with the video port set
+/// to 0 removes it (RFC 3264 §8.2), toward the callee too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_reinvite_adding_video_leaves_the_call_as_it_was() {
+    let (mut ng, a, b) = Ng::with_peers((44500, 44599)).await;
+    let avp = || vec![("transport-protocol", Value::str("RTP/AVP"))];
+    let calls = |ng: &Ng| ng.server.control().relay().calls().len();
+    ng.offer("refused-1", &lync_offer(port(&a)), avp());
+    ng.answer_ok("refused-1", &phone(port(&b), "RTP/AVP"));
+    let video = |p: u16| {
+        format!(
+            "{}m=video {p} RTP/AVP 122\r\na=rtpmap:122 X-H264UC/90000\r\n\
+             a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A2}|2^31|1:1\r\n",
+            lync_offer(port(&a))
+        )
+    };
+    ng.offer("refused-1", &video(port(&a) + 10), avp());
+    assert_eq!(calls(&ng), 2);
+    // 488: the caller puts the call on hold with the sections it had.
+    let hold = lync_offer(port(&a)).replace("a=ptime:20", "a=sendonly");
+    let to_b = ng.offer("refused-1", &hold, avp());
+    assert_eq!(to_b.matches("m=").count(), 1, "{to_b}");
+    assert_eq!(calls(&ng), 1, "the unanswered section's relay call ended");
+
+    ng.offer("refused-1", &video(port(&a) + 10), avp());
+    let answer = format!(
+        "{}m=video {} RTP/AVP 122\r\n",
+        phone(port(&b), "RTP/AVP"),
+        port(&b) + 10
+    );
+    let to_a = ng.answer_ok("refused-1", &answer);
+    assert!(!to_a.contains("m=video 0 "), "{to_a}");
+    assert_eq!(calls(&ng), 2);
+    let to_b = ng.offer("refused-1", &video(0), avp());
+    assert!(to_b.contains("m=video 0 "), "{to_b}");
+    assert_eq!(calls(&ng), 1, "the removed section's relay call ended");
+    ng.finish("refused-1").await;
+}
+
+/// A section whose media stopped (its relay call ended after the inactivity time) does not
+/// block the call: the caller's next re-offer re-opens it with a new relay call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_section_that_timed_out_is_reopened_by_a_reoffer() {
+    let mut c = config((44600, 44699));
+    c.media.inactivity_secs = 1;
+    let mut ng = Ng::start_with(c).await;
+    let (a, b) = (socket(), socket());
+    let both = |p: u16| {
+        format!(
+            "{}m=video {} RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n",
+            phone(p, "RTP/AVP"),
+            p + 10
+        )
+    };
+    let to_b = ng.offer("stale-1", &both(port(&a)), vec![]);
+    let to_a = ng.answer_ok("stale-1", &both(port(&b)));
+    assert_eq!(ng.server.control().relay().calls().len(), 2);
+    // Audio both ways for 2.5 s, video silent.
+    let packet = [0x80u8, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 7, 1, 2, 3, 4];
+    for _ in 0..25 {
+        a.send_to(&packet, media_addr(&to_a)).unwrap();
+        b.send_to(&packet, media_addr(&to_b)).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        ng.server.control().relay().calls().len(),
+        1,
+        "the silent section's relay call ended"
+    );
+    let again = ng.offer("stale-1", &both(port(&a)), vec![]);
+    assert_eq!(again.matches("m=").count(), 2, "{again}");
+    assert!(!again.contains("m=video 0 "), "re-opened: {again}");
+    assert_eq!(ng.server.control().relay().calls().len(), 2);
+    ng.finish("stale-1").await;
 }

@@ -100,6 +100,9 @@ struct Stream {
     callee_chosen: usize,
     /// The relay's answer line to a re-offer from the callee.
     callee_answer: Option<CryptoAttribute>,
+    /// Added by a re-offer not answered yet: dropped again if the next offer comes without
+    /// it (the re-INVITE was refused, so the section never existed).
+    pending: bool,
 }
 
 impl Stream {
@@ -122,6 +125,7 @@ impl Stream {
             callee_proto: callee_proto.to_owned(),
             callee_chosen: 0,
             callee_answer: None,
+            pending: false,
         }
     }
 }
@@ -251,7 +255,16 @@ impl Ng {
             // either side may add sections (RFC 3264 §8.1: video added to a call), never
             // remove one.
             if sdp.media.len() < call.streams.len() {
-                return Err("a re-offer must keep the media sections (RFC 3264 §8)".into());
+                // Only sections a refused re-offer added may be missing (the dialog never
+                // had them); anything else is not an RFC 3264 §8 re-offer.
+                if !call.streams[sdp.media.len()..].iter().all(|s| s.pending) {
+                    return Err("a re-offer must keep the media sections (RFC 3264 §8)".into());
+                }
+                for s in call.streams.drain(sdp.media.len()..) {
+                    if let Some(id) = s.relay {
+                        let _ = self.control.relay().delete_call(id);
+                    }
+                }
             }
             if call.from_tag == from_tag {
                 self.reoffer_from_caller(call, &sdp, &flags)?;
@@ -456,6 +469,7 @@ impl Ng {
             .map_err(|e| create_error(&e))?;
         stream.relay = Some(created.id);
         stream.ports = created.legs;
+        stream.pending = true;
         Ok(stream)
     }
 
@@ -546,33 +560,30 @@ impl Ng {
             self.apply(id, 1, update)?;
         }
         call.to_tag = Some(to_tag.to_owned());
+        for s in &mut call.streams {
+            s.pending = false;
+        }
         Ok(ok_sdp(&render_caller(call, &mut sdp, &self.control, false)))
     }
 
     /// A re-offer from the callee: its new address, direction and keys for leg 1; the
     /// relay's answer keeps its key for the callee under the tag the callee now chose.
     fn reoffer_from_callee(&self, call: &mut NgCall, sdp: &Sdp) -> Result<(), String> {
-        // Sections the callee adds become relay calls first, so that a failure leaves the
-        // existing ones as they were (and deletes what was made).
-        let mut added = Vec::new();
-        for i in call.streams.len()..sdp.media.len() {
-            match self.callee_offer_stream(sdp, i) {
-                Ok(stream) => added.push(stream),
-                Err(e) => {
-                    for id in added.iter().filter_map(|s: &Stream| s.relay) {
-                        let _ = self.control.relay().delete_call(id);
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        let existing = call.streams.len();
-        call.streams.extend(added);
-        for (i, stream) in call.streams.iter_mut().enumerate().take(existing) {
+        // Every existing section is checked first, then the added ones become relay calls,
+        // then the changes apply: a refused re-offer changes nothing (and deletes what it
+        // made).
+        let mut changes = Vec::with_capacity(call.streams.len());
+        for (i, stream) in call.streams.iter().enumerate() {
             let Some(id) = stream.relay else { continue };
             let m = &sdp.media[i];
+            if m.port == 0 {
+                // The section is removed (RFC 3264 §8.2).
+                changes.push((i, id, None, None));
+                continue;
+            }
             let mut update = sdp_update(sdp, i);
-            if let Some(ours) = stream.callee_lines.get_mut(stream.callee_chosen) {
+            let mut lines = None;
+            if let Some(ours) = stream.callee_lines.get(stream.callee_chosen) {
                 // A line in the MKI form of the relay's key if there is one (symmetric MKI),
                 // else the first, answered with a fresh key in its form.
                 let before = stream.callee_params.clone().unwrap_or_default();
@@ -584,19 +595,52 @@ impl Ng {
                     |_| true,
                     |a| mki_len(a) == mki_len(ours),
                 )?;
+                let mut own = ours.clone();
                 if mki_len(theirs) != mki_len(ours) {
-                    *ours = answer_line(theirs);
-                    ours.params = Default::default();
-                    update.outbound_keys = Some(ours.keys.clone());
+                    own = answer_line(theirs);
+                    own.params = Default::default();
+                    update.outbound_keys = Some(own.keys.clone());
                 }
-                let mut answer = ours.clone();
+                let mut answer = own.clone();
                 answer.tag = theirs.tag;
-                stream.callee_answer = Some(answer);
                 update.inbound_keys = Some(theirs.keys.clone());
+                lines = Some((own, answer));
             }
-            self.apply(id, 1, update)?;
+            changes.push((i, id, Some(update), lines));
         }
+        let mut added = Vec::new();
+        for i in call.streams.len()..sdp.media.len() {
+            match self.callee_offer_stream(sdp, i) {
+                Ok(stream) => added.push(stream),
+                Err(e) => return Err(self.undo(&added, e)),
+            }
+        }
+        for (i, id, update, lines) in changes {
+            let stream = &mut call.streams[i];
+            let Some(update) = update else {
+                let _ = self.control.relay().delete_call(id);
+                stream.relay = None;
+                continue;
+            };
+            if let Err(e) = self.apply(id, 1, update) {
+                return Err(self.undo(&added, e));
+            }
+            if let Some((own, answer)) = lines {
+                stream.callee_lines[stream.callee_chosen] = own;
+                stream.callee_answer = Some(answer);
+            }
+        }
+        call.streams.extend(added);
         Ok(())
+    }
+
+    /// Deletes the relay calls of `made` (sections a failed re-offer added) and returns
+    /// `error`.
+    fn undo(&self, made: &[Stream], error: String) -> String {
+        for id in made.iter().filter_map(|s| s.relay) {
+            let _ = self.control.relay().delete_call(id);
+        }
+        error
     }
 
     /// The caller's answer to the callee's re-offer: its address, direction and (possibly
@@ -618,9 +662,34 @@ impl Ng {
                     .find(|a| a.tag == ours.tag && a.profile == ours.profile)
                     .ok_or_else(|| format!("media {i}: the answer drops the SRTP line"))?;
                 theirs.policy().map_err(|e| e.to_string())?;
-                update.inbound_keys = Some(theirs.keys);
+                let p = &theirs.params;
+                if stream.pending {
+                    // A section the callee added: this is the caller's first answer on it,
+                    // to a line of the relay's own with no session parameters.
+                    if p.unencrypted_srtp || p.unencrypted_srtcp || p.unauthenticated_srtp {
+                        return Err(format!(
+                            "media {i}: the answer adds UNENCRYPTED_SRTP, UNENCRYPTED_SRTCP \
+                             or UNAUTHENTICATED_SRTP, which the relay did not offer"
+                        ));
+                    }
+                    if p.kdr.is_some() || p.wsh.is_some() {
+                        // Its own key derivation rate or replay window: the leg is keyed
+                        // from the whole line, before anything was sent to the caller.
+                        let security = srtp(&theirs, ours)?;
+                        self.control
+                            .relay()
+                            .change_security(id, 0, security, None)
+                            .map_err(|e| e.to_string())?;
+                    } else {
+                        update.inbound_keys = Some(theirs.keys.clone());
+                    }
+                    stream.caller_params = theirs.params.clone();
+                } else {
+                    update.inbound_keys = Some(theirs.keys);
+                }
             }
             self.apply(id, 0, update)?;
+            stream.pending = false;
         }
         Ok(())
     }
@@ -648,15 +717,21 @@ impl Ng {
         sdp: &Sdp,
         flags: &Flags,
     ) -> Result<(), String> {
-        // Every section is checked before any is applied: a refused re-offer changes nothing
-        // (relay calls made for new sections are deleted again).
+        // Every section is checked before any is applied, then new sections become relay
+        // calls, then the changes apply: a refused re-offer changes nothing (and deletes
+        // what it made).
         let mut changes = Vec::with_capacity(call.streams.len());
         for (i, stream) in call.streams.iter().enumerate() {
             let Some(id) = stream.relay else { continue };
             let m = &sdp.media[i];
+            if m.port == 0 {
+                // The section is removed (RFC 3264 §8.2).
+                changes.push((i, id, None, None));
+                continue;
+            }
             let mut update = sdp_update(sdp, i);
             let mut line = None;
-            if let (Some(ours), true) = (&stream.caller_line, m.port != 0) {
+            if let Some(ours) = &stream.caller_line {
                 let theirs = &reoffered_line(
                     m,
                     i,
@@ -674,7 +749,7 @@ impl Ng {
                 }
                 update.inbound_keys = Some(theirs.keys.clone());
             }
-            changes.push((i, id, update, line));
+            changes.push((i, id, Some(update), line));
         }
         let reopened = |i: usize| {
             call.streams
@@ -684,25 +759,34 @@ impl Ng {
         let mut fresh: Vec<(usize, Stream)> = Vec::new();
         for i in (0..sdp.media.len()).filter(|&i| reopened(i)) {
             match self.offer_stream(sdp, i, flags) {
-                Ok((stream, _)) => fresh.push((i, stream)),
-                Err(e) => {
-                    for id in fresh.iter().filter_map(|(_, s)| s.relay) {
-                        let _ = self.control.relay().delete_call(id);
-                    }
-                    return Err(e);
+                Ok((mut stream, _)) => {
+                    stream.pending = true;
+                    fresh.push((i, stream));
                 }
+                Err(e) => {
+                    let made: Vec<Stream> = fresh.into_iter().map(|(_, s)| s).collect();
+                    return Err(self.undo(&made, e));
+                }
+            }
+        }
+        for (i, id, update, line) in changes {
+            let Some(update) = update else {
+                let _ = self.control.relay().delete_call(id);
+                call.streams[i].relay = None;
+                continue;
+            };
+            if let Err(e) = self.apply(id, 0, update) {
+                let made: Vec<Stream> = fresh.into_iter().map(|(_, s)| s).collect();
+                return Err(self.undo(&made, e));
+            }
+            if let Some(own) = line {
+                call.streams[i].caller_line = Some(own);
             }
         }
         for (i, stream) in fresh {
             match call.streams.get_mut(i) {
                 Some(s) => *s = stream,
                 None => call.streams.push(stream),
-            }
-        }
-        for (i, id, update, line) in changes {
-            self.apply(id, 0, update)?;
-            if let Some(own) = line {
-                call.streams[i].caller_line = Some(own);
             }
         }
         Ok(())
@@ -794,13 +878,19 @@ impl Ng {
     /// their keys.
     fn forget_ended(&self, calls: &mut HashMap<String, NgCall>) {
         let running = self.control.relay().calls();
+        let live = |id: u64| running.binary_search(&id).is_ok();
         calls.retain(|_, c| {
             c.streams.iter().all(|s| s.relay.is_none())
-                || c.streams
-                    .iter()
-                    .filter_map(|s| s.relay)
-                    .any(|id| running.binary_search(&id).is_ok())
+                || c.streams.iter().filter_map(|s| s.relay).any(live)
         });
+        // In the calls kept, a section whose relay call ended (its media stopped for the
+        // inactivity time) counts as rejected from now on: a caller's re-offer re-opens it
+        // with a new relay call instead of failing on one that is gone.
+        for s in calls.values_mut().flat_map(|c| &mut c.streams) {
+            if s.relay.is_some_and(|id| !live(id)) {
+                s.relay = None;
+            }
+        }
     }
 }
 
