@@ -1123,6 +1123,7 @@ fn render_callee(
     lines: impl Fn(&Stream) -> Vec<&CryptoAttribute>,
 ) -> String {
     sdp.set_address(control.media_address(), replace_origin);
+    sdp.drop_session_transport();
     for (m, s) in sdp.media.iter_mut().zip(&call.streams) {
         if s.relay.is_none() {
             m.reject();
@@ -1143,6 +1144,7 @@ fn render_callee(
 /// The description toward the caller (leg 0): the relay's answer line on the caller's tag.
 fn render_caller(call: &NgCall, sdp: &mut Sdp, control: &Control, replace_origin: bool) -> String {
     sdp.set_address(control.media_address(), replace_origin);
+    sdp.drop_session_transport();
     for (m, s) in sdp.media.iter_mut().zip(&call.streams) {
         if s.relay.is_none() {
             m.reject();

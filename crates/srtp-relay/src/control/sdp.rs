@@ -151,6 +151,14 @@ impl Sdp {
         }
     }
 
+    /// Removes the session-level attributes the relay owns in every section it carries
+    /// (ICE, DTLS, keys: `a=ice-pwd`, `a=fingerprint`, `a=key-mgmt`, a stray `a=crypto`):
+    /// the relay terminates each leg's transport and keys, so one endpoint's must not reach
+    /// the other.
+    pub fn drop_session_transport(&mut self) {
+        self.session.retain(|l| !relay_owned(l));
+    }
+
     /// Writes the description with the input's line ends.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
@@ -265,8 +273,9 @@ impl Media {
 
 /// Attributes the relay replaces or drops in a section it rewrites.
 fn relay_owned(line: &str) -> bool {
-    const OWNED: [&str; 11] = [
+    const OWNED: [&str; 12] = [
         "a=crypto:",
+        "a=key-mgmt:",
         "a=rtcp:",
         "a=rtcp-mux",
         "a=candidate:",
@@ -336,6 +345,7 @@ pub fn fuzz(data: &[u8]) {
     let again = Sdp::parse(&once).expect("printed text parses");
     assert_eq!(again.to_text(), once, "printing is a fixpoint");
     sdp.set_address(IpAddr::from([127, 0, 0, 1]), true);
+    sdp.drop_session_transport();
     let crypto = ["a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x".to_owned()];
     sdp.media[0].rewrite(40000, Some(40001), "RTP/SAVP", &crypto);
     if let Some(m) = sdp.media.get_mut(1) {
@@ -386,6 +396,22 @@ mod tests {
             Some((4005, Some("192.0.2.7".parse().unwrap())))
         );
         assert!(sdp.to_text().ends_with("a=rtcp:4005 IN IP4 192.0.2.7\n"));
+    }
+
+    #[test]
+    fn keys_ice_and_dtls_never_pass_through() {
+        let text = "v=0\r\na=ice-pwd:secret\r\na=fingerprint:sha-256 AA\r\na=tool:x\r\n\
+            m=audio 4000 RTP/SAVP 0\r\na=key-mgmt:mikey AQ\r\na=crypto:1 X\r\n\
+            m=video 4002 RTP/SAVP 96\r\na=key-mgmt:mikey AQ\r\na=crypto:1 Y\r\n";
+        let mut sdp = Sdp::parse(text).unwrap();
+        sdp.drop_session_transport();
+        sdp.media[0].rewrite(30000, None, "RTP/SAVP", &[]);
+        sdp.media[1].reject();
+        let out = sdp.to_text();
+        for gone in ["ice-pwd", "fingerprint", "key-mgmt", "a=crypto"] {
+            assert!(!out.contains(gone), "{gone}: {out}");
+        }
+        assert!(out.contains("a=tool:x"), "{out}");
     }
 
     #[test]
