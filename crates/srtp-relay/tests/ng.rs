@@ -1084,7 +1084,30 @@ async fn caller_reoffer_adding_video() {
     ]);
     assert_eq!(reply.get_str("result"), Some("error"));
     assert_eq!(ng.server.control().relay().calls().len(), 2);
-    ng.finish("add-1").await;
+    // The video section removed (port 0): its packets still count in the call's totals.
+    let to_b3 = ng.offer(
+        "add-1",
+        &offer.replace(&format!("m=video {}", port(&video_a)), "m=video 0"),
+        avp(),
+    );
+    assert!(to_b3.contains("m=video 0 "), "{to_b3}");
+    let totals = ng.delete("add-1");
+    let Some(Value::List(streams)) = totals.get("streams") else {
+        panic!("{totals:?}")
+    };
+    assert_eq!(streams.len(), 2, "one entry per section");
+    assert_eq!(
+        streams[1].get("packets-in"),
+        Some(&Value::Int(5)),
+        "{totals:?}"
+    );
+    assert_eq!(
+        streams[1].get("packets-out"),
+        Some(&Value::Int(5)),
+        "{totals:?}"
+    );
+    assert!(ng.server.control().relay().calls().is_empty());
+    ng.server.stop().await;
 }
 
 /// The callee adds video in its own re-INVITE (RFC 3264 §8.1): the relay offers the caller

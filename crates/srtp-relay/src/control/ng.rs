@@ -103,6 +103,9 @@ struct Stream {
     /// Added by a re-offer not answered yet: dropped again if the next offer comes without
     /// it (the re-INVITE was refused, so the section never existed).
     pending: bool,
+    /// Packets in and out of the relay calls this section had that ended (removed with
+    /// port 0, rejected in an answer), for `delete`'s totals.
+    ended: (u64, u64),
 }
 
 impl Stream {
@@ -126,6 +129,7 @@ impl Stream {
             callee_chosen: 0,
             callee_answer: None,
             pending: false,
+            ended: (0, 0),
         }
     }
 }
@@ -499,8 +503,7 @@ impl Ng {
             let m = &sdp.media[i];
             if m.port == 0 {
                 // The callee rejected this stream.
-                let _ = self.control.relay().delete_call(id);
-                stream.relay = None;
+                self.end_relay(stream);
                 continue;
             }
             let mut update = sdp_update(&sdp, i);
@@ -618,8 +621,7 @@ impl Ng {
         for (i, id, update, lines) in changes {
             let stream = &mut call.streams[i];
             let Some(update) = update else {
-                let _ = self.control.relay().delete_call(id);
-                stream.relay = None;
+                self.end_relay(stream);
                 continue;
             };
             if let Err(e) = self.apply(id, 1, update) {
@@ -632,6 +634,18 @@ impl Ng {
         }
         call.streams.extend(added);
         Ok(())
+    }
+
+    /// Ends the relay call of `stream`, if it has one, keeping its packet counts.
+    fn end_relay(&self, stream: &mut Stream) {
+        if let Some(Ok(stats)) = stream
+            .relay
+            .take()
+            .map(|id| self.control.relay().delete_call(id))
+        {
+            stream.ended.0 += stats.iter().map(|l| l.counters.packets_in).sum::<u64>();
+            stream.ended.1 += stats.iter().map(|l| l.counters.packets_out).sum::<u64>();
+        }
     }
 
     /// Deletes the relay calls of `made` (sections a failed re-offer added) and returns
@@ -650,8 +664,7 @@ impl Ng {
             let Some(id) = stream.relay else { continue };
             if sdp.media[i].port == 0 {
                 // The caller rejected this stream (one the callee added, say).
-                let _ = self.control.relay().delete_call(id);
-                stream.relay = None;
+                self.end_relay(stream);
                 continue;
             }
             let mut update = sdp_update(sdp, i);
@@ -771,8 +784,7 @@ impl Ng {
         }
         for (i, id, update, line) in changes {
             let Some(update) = update else {
-                let _ = self.control.relay().delete_call(id);
-                call.streams[i].relay = None;
+                self.end_relay(&mut call.streams[i]);
                 continue;
             };
             if let Err(e) = self.apply(id, 0, update) {
@@ -783,9 +795,12 @@ impl Ng {
                 call.streams[i].caller_line = Some(own);
             }
         }
-        for (i, stream) in fresh {
+        for (i, mut stream) in fresh {
             match call.streams.get_mut(i) {
-                Some(s) => *s = stream,
+                Some(s) => {
+                    stream.ended = s.ended;
+                    *s = stream;
+                }
                 None => call.streams.push(stream),
             }
         }
@@ -794,26 +809,22 @@ impl Ng {
 
     fn delete(&self, msg: &Value) -> NgResult {
         let call_id = msg.get_str("call-id").ok_or("missing call-id")?;
-        let call = self
+        let mut call = self
             .calls
             .lock()
             .map_err(|_| "internal error")?
             .remove(call_id)
             .ok_or("unknown call-id")?;
+        // One entry per media section, in order: the packets of its relay call and of the
+        // ones it had before (a section removed, then re-opened).
         let mut totals = Vec::new();
-        for id in call.streams.iter().filter_map(|s| s.relay) {
-            if let Ok(stats) = self.control.relay().delete_call(id) {
-                totals.push(dict([
-                    (
-                        "packets-in",
-                        int(stats[0].counters.packets_in + stats[1].counters.packets_in),
-                    ),
-                    (
-                        "packets-out",
-                        int(stats[0].counters.packets_out + stats[1].counters.packets_out),
-                    ),
-                ]));
-            }
+        for stream in &mut call.streams {
+            self.end_relay(stream);
+            let (packets_in, packets_out) = stream.ended;
+            totals.push(dict([
+                ("packets-in", int(packets_in)),
+                ("packets-out", int(packets_out)),
+            ]));
         }
         Ok(dict([
             ("result", Value::str("ok")),
