@@ -1091,6 +1091,19 @@ async fn caller_reoffer_adding_video() {
         avp(),
     );
     assert!(to_b3.contains("m=video 0 "), "{to_b3}");
+    let q = ng.send(vec![
+        ("command", Value::str("query")),
+        ("call-id", Value::str("add-1")),
+    ]);
+    let Some(Value::List(listed)) = q.get("streams") else {
+        panic!("{q:?}")
+    };
+    assert_eq!(listed.len(), 2, "one entry per section: {q:?}");
+    assert_eq!(
+        listed[1],
+        Value::List(Vec::new()),
+        "no legs for a removed section"
+    );
     let totals = ng.delete("add-1");
     let Some(Value::List(streams)) = totals.get("streams") else {
         panic!("{totals:?}")

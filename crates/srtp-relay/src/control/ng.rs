@@ -836,10 +836,12 @@ impl Ng {
         let call_id = msg.get_str("call-id").ok_or("missing call-id")?;
         let calls = self.calls.lock().map_err(|_| "internal error")?;
         let call = calls.get(call_id).ok_or("unknown call-id")?;
+        // One entry per media section, in order; a section without a relay call (rejected,
+        // removed, ended) has no legs.
         let mut streams = Vec::new();
         for s in &call.streams {
-            let Some(id) = s.relay else { continue };
-            let Ok(info) = self.control.relay().call(id) else {
+            let Some(info) = s.relay.and_then(|id| self.control.relay().call(id).ok()) else {
+                streams.push(Value::List(Vec::new()));
                 continue;
             };
             let legs = info
