@@ -650,8 +650,8 @@ impl Ng {
 
     /// Deletes the relay calls of `made` (sections a failed re-offer added) and returns
     /// `error`.
-    fn undo(&self, made: &[Stream], error: String) -> String {
-        for id in made.iter().filter_map(|s| s.relay) {
+    fn undo<'a>(&self, made: impl IntoIterator<Item = &'a Stream>, error: String) -> String {
+        for id in made.into_iter().filter_map(|s| s.relay) {
             let _ = self.control.relay().delete_call(id);
         }
         error
@@ -777,8 +777,7 @@ impl Ng {
                     fresh.push((i, stream));
                 }
                 Err(e) => {
-                    let made: Vec<Stream> = fresh.into_iter().map(|(_, s)| s).collect();
-                    return Err(self.undo(&made, e));
+                    return Err(self.undo(fresh.iter().map(|(_, s)| s), e));
                 }
             }
         }
@@ -788,8 +787,7 @@ impl Ng {
                 continue;
             };
             if let Err(e) = self.apply(id, 0, update) {
-                let made: Vec<Stream> = fresh.into_iter().map(|(_, s)| s).collect();
-                return Err(self.undo(&made, e));
+                return Err(self.undo(fresh.iter().map(|(_, s)| s), e));
             }
             if let Some(own) = line {
                 call.streams[i].caller_line = Some(own);
