@@ -1225,18 +1225,30 @@ async fn a_section_that_timed_out_is_reopened_by_a_reoffer() {
     c.media.inactivity_secs = 1;
     let mut ng = Ng::start_with(c).await;
     let (a, b) = (socket(), socket());
-    let both = |p: u16| {
+    let (va, vb) = (socket(), socket());
+    let both = |p: u16, v: u16| {
         format!(
-            "{}m=video {} RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n",
+            "{}m=video {v} RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n",
             phone(p, "RTP/AVP"),
-            p + 10
         )
     };
-    let to_b = ng.offer("stale-1", &both(port(&a)), vec![]);
-    let to_a = ng.answer_ok("stale-1", &both(port(&b)));
+    let to_b = ng.offer("stale-1", &both(port(&a), port(&va)), vec![]);
+    let to_a = ng.answer_ok("stale-1", &both(port(&b), port(&vb)));
     assert_eq!(ng.server.control().relay().calls().len(), 2);
-    // Audio both ways for 2.5 s, video silent.
+    // Video both ways three times, then audio alone for 2.5 s.
+    let video = |sdp: &str| {
+        let m = &sdp[sdp.find("m=video").unwrap()..];
+        SocketAddr::new(
+            media_addr(sdp).ip(),
+            m.split(' ').nth(1).unwrap().parse().unwrap(),
+        )
+    };
+    let (to_a_video, to_b_video) = (video(&to_a), video(&to_b));
     let packet = [0x80u8, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 7, 1, 2, 3, 4];
+    for _ in 0..3 {
+        va.send_to(&packet, to_a_video).unwrap();
+        vb.send_to(&packet, to_b_video).unwrap();
+    }
     for _ in 0..25 {
         a.send_to(&packet, media_addr(&to_a)).unwrap();
         b.send_to(&packet, media_addr(&to_b)).unwrap();
@@ -1247,9 +1259,21 @@ async fn a_section_that_timed_out_is_reopened_by_a_reoffer() {
         1,
         "the silent section's relay call ended"
     );
-    let again = ng.offer("stale-1", &both(port(&a)), vec![]);
+    let again = ng.offer("stale-1", &both(port(&a), port(&va)), vec![]);
     assert_eq!(again.matches("m=").count(), 2, "{again}");
     assert!(!again.contains("m=video 0 "), "re-opened: {again}");
     assert_eq!(ng.server.control().relay().calls().len(), 2);
-    ng.finish("stale-1").await;
+    // The video packets of the relay call that timed out stay in the section's totals.
+    let totals = ng.delete("stale-1");
+    let Some(Value::List(streams)) = totals.get("streams") else {
+        panic!("{totals:?}")
+    };
+    assert_eq!(streams.len(), 2, "one entry per section: {totals:?}");
+    assert_eq!(
+        streams[1].get("packets-in"),
+        Some(&Value::Int(6)),
+        "{totals:?}"
+    );
+    assert!(ng.server.control().relay().calls().is_empty());
+    ng.server.stop().await;
 }

@@ -324,10 +324,22 @@ fn inactivity_ends_calls_and_frees_ports() {
     };
     let call = make().unwrap();
     assert!(matches!(make(), Err(RelayError::PortsExhausted)));
+    // Two packets on leg 0 (its remote latches from the first), then silence.
+    let x = socket();
+    for _ in 0..2 {
+        x.send_to(&rtp(1, 0xabc), call.legs[0].rtp).unwrap();
+    }
     std::thread::sleep(Duration::from_millis(2600));
     assert!(relay.calls().is_empty(), "ended after 2 s of silence");
     assert!(matches!(
         relay.call(call.id),
+        Err(RelayError::UnknownCall(_))
+    ));
+    // Deleting it afterwards returns the statistics it ended with, once.
+    let stats = relay.delete_call(call.id).expect("final statistics kept");
+    assert_eq!(stats[0].counters.packets_in, 2);
+    assert!(matches!(
+        relay.delete_call(call.id),
         Err(RelayError::UnknownCall(_))
     ));
     relay.shutdown();

@@ -891,15 +891,23 @@ impl Ng {
         let running = self.control.relay().calls();
         let live = |id: u64| running.binary_search(&id).is_ok();
         calls.retain(|_, c| {
-            c.streams.iter().all(|s| s.relay.is_none())
-                || c.streams.iter().filter_map(|s| s.relay).any(live)
+            let keep = c.streams.iter().all(|s| s.relay.is_none())
+                || c.streams.iter().filter_map(|s| s.relay).any(live);
+            if !keep {
+                // Collected, so the relay does not keep their final figures for nobody.
+                for s in &mut c.streams {
+                    self.end_relay(s);
+                }
+            }
+            keep
         });
         // In the calls kept, a section whose relay call ended (its media stopped for the
         // inactivity time) counts as rejected from now on: a caller's re-offer re-opens it
-        // with a new relay call instead of failing on one that is gone.
+        // with a new relay call instead of failing on one that is gone. Its packets stay in
+        // the section's totals for `delete`.
         for s in calls.values_mut().flat_map(|c| &mut c.streams) {
             if s.relay.is_some_and(|id| !live(id)) {
-                s.relay = None;
+                self.end_relay(s);
             }
         }
     }

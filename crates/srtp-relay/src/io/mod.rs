@@ -26,7 +26,7 @@ mod sockopt;
 mod uring;
 mod worker;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -173,9 +173,37 @@ struct Shared {
     ports: Mutex<PortPool>,
     /// Relay call id → where it runs and which ports it holds.
     calls: Mutex<HashMap<u64, CallSite>>,
+    /// The final statistics of the latest calls that ended by themselves (inactivity), oldest
+    /// first, until [`Relay::delete_call`] collects them: a controller that deletes a call
+    /// after its media timed out still gets its totals.
+    ended: Mutex<VecDeque<(u64, [LegStats; 2])>>,
 }
 
+/// How many calls that ended by themselves keep their final statistics for
+/// [`Relay::delete_call`] (the oldest go first).
+const ENDED_KEPT: usize = 4096;
+
 impl Shared {
+    /// Records the final statistics of a call that ended by itself, then frees it.
+    fn call_ended(&self, id: u64, stats: [LegStats; 2]) {
+        {
+            let mut ended = self.ended.lock().expect("lock");
+            if ended.len() == ENDED_KEPT {
+                ended.pop_front();
+            }
+            ended.push_back((id, stats));
+        }
+        self.forget_call(id);
+    }
+
+    /// Takes the final statistics of call `id`, if it ended by itself and they are still
+    /// kept.
+    fn take_ended(&self, id: u64) -> Option<[LegStats; 2]> {
+        let mut ended = self.ended.lock().expect("lock");
+        let at = ended.iter().position(|&(i, _)| i == id)?;
+        ended.remove(at).map(|(_, stats)| stats)
+    }
+
     /// Frees a call's ports (after the guard time) once it ended, however it ended.
     fn forget_call(&self, id: u64) {
         let removed = self.calls.lock().expect("lock").remove(&id);
@@ -236,6 +264,7 @@ impl Relay {
         let shared = Arc::new(Shared {
             ports: Mutex::new(pool),
             calls: Mutex::new(HashMap::new()),
+            ended: Mutex::new(VecDeque::new()),
         });
         let driver = match (config.io, std::env::var("SRTP_RELAY_IO")) {
             (IoDriver::Auto, Ok(name)) => IoDriver::from_name(&name).ok_or_else(|| {
@@ -426,20 +455,37 @@ impl Relay {
     }
 
     /// Ends a call, closes its sockets (its ports rest for the guard time) and returns its
-    /// legs' final statistics.
+    /// legs' final statistics. A call that already ended by itself (inactivity) returns the
+    /// statistics it ended with, once, while they are kept (the latest few thousand such
+    /// calls).
     ///
     /// # Errors
     /// [`RelayError::UnknownCall`].
     pub fn delete_call(&self, id: u64) -> Result<[LegStats; 2], RelayError> {
-        let (w, engine) = self.locate(id)?;
+        let ended = || {
+            self.shared
+                .take_ended(id)
+                .ok_or(RelayError::UnknownCall(id))
+        };
+        let (w, engine) = match self.locate(id) {
+            Ok(site) => site,
+            Err(RelayError::UnknownCall(_)) => return ended(),
+            Err(e) => return Err(e),
+        };
         let (tx, rx) = mpsc::channel();
         self.workers[w].send(Command::Delete {
             call: engine,
             reply: tx,
         })?;
-        let stats = rx.recv().map_err(|_| RelayError::WorkerGone)??;
-        self.shared.forget_call(id);
-        Ok(stats)
+        match rx.recv().map_err(|_| RelayError::WorkerGone)? {
+            Ok(stats) => {
+                self.shared.forget_call(id);
+                Ok(stats)
+            }
+            // It ended by itself between the lookup and the worker's turn.
+            Err(EngineError::UnknownCall(_)) => ended(),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A snapshot of a call (addresses, directions, counters; never keys).
@@ -539,8 +585,8 @@ impl Relay {
 }
 
 /// Events of a call that ended by itself, for the operator.
-fn call_ended(shared: &Shared, relay_id: u64) {
-    shared.forget_call(relay_id);
+fn call_ended(shared: &Shared, relay_id: u64, stats: [LegStats; 2]) {
+    shared.call_ended(relay_id, stats);
 }
 
 #[cfg(test)]

@@ -244,12 +244,18 @@ impl Core {
             driver.send_to(t.socket, &t.data, t.destination);
         }
         while let Some(e) = self.engine.poll_event() {
-            if let Event::CallEnded { call, sockets, .. } = e {
+            if let Event::CallEnded {
+                call,
+                sockets,
+                stats,
+                ..
+            } = e
+            {
                 for s in sockets {
                     driver.remove(s);
                 }
                 if let Some(id) = self.names.remove(&call) {
-                    super::call_ended(&self.shared, id);
+                    super::call_ended(&self.shared, id, stats);
                 }
             }
         }
