@@ -42,3 +42,38 @@ impl CpuSource {
         total
     }
 }
+
+/// A core's time counters from `/proc/stat` (in clock ticks): all of it, and the part the
+/// hypervisor gave to someone else while this virtual CPU had work (steal).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CoreTime {
+    total: u64,
+    steal: u64,
+}
+
+impl CoreTime {
+    /// Core `core`'s counters now (zero where `/proc/stat` does not say).
+    pub fn of(core: usize) -> Self {
+        let stat = fs::read_to_string("/proc/stat").unwrap_or_default();
+        let name = format!("cpu{core}");
+        let Some(fields) = stat.lines().find_map(|l| {
+            let mut f = l.split_whitespace();
+            (f.next() == Some(name.as_str())).then_some(f)
+        }) else {
+            return Self::default();
+        };
+        // user nice system idle iowait irq softirq steal guest guest_nice; guest time is
+        // already in user.
+        let v: Vec<u64> = fields.take(8).filter_map(|n| n.parse().ok()).collect();
+        Self {
+            total: v.iter().sum(),
+            steal: v.get(7).copied().unwrap_or(0),
+        }
+    }
+
+    /// The share of the time since `earlier` that was stolen, in percent.
+    pub fn steal_since(&self, earlier: &Self) -> f64 {
+        let total = self.total.saturating_sub(earlier.total);
+        100.0 * self.steal.saturating_sub(earlier.steal) as f64 / total.max(1) as f64
+    }
+}
