@@ -54,6 +54,16 @@ pub struct Policy {
     /// different payloads under one index reuses keystream (and, for AES-GCM, the nonce).
     /// Only for senders that retransmit a packet by protecting it again, unchanged.
     pub danger_allow_repeat_tx: bool,
+    /// Sender side, for forwarders (a relay that re-protects packets it received): keep each
+    /// SSRC's packet index moving forward when the sequence numbers handed to `protect_rtp`
+    /// restart. A packet more than the replay window behind the highest sequence number sent
+    /// (an upstream reset on hold/resume, or a jump of 2^15 or more) re-bases the stream: it
+    /// and the packets after it go out numbered on from the highest sent, the new number
+    /// written into the header, so no index is used twice under one key (RFC 3711 §3.3.1,
+    /// §9.2) and the receiver's replay check passes them. Packets within the window keep their
+    /// spacing (late ones stay late). Off by default: a packet's number is then never changed,
+    /// and such packets are refused ([`Error::TooOld`](crate::Error::TooOld)).
+    pub sequence_continuity: bool,
 }
 
 impl Policy {
@@ -76,6 +86,7 @@ impl Policy {
             max_streams: DEFAULT_MAX_STREAMS,
             roc_recovery: true,
             danger_allow_repeat_tx: false,
+            sequence_continuity: false,
         }
     }
 }

@@ -179,6 +179,7 @@ pub struct Session {
     replay_window: usize,
     roc_recovery: bool,
     allow_repeat_tx: bool,
+    sequence_continuity: bool,
     tx: StreamTable<TxStream>,
     rx: StreamTable<RxStream>,
     /// Key generations earlier re-keys replaced, oldest first, with their receive state.
@@ -271,6 +272,7 @@ impl Session {
             replay_window: w,
             roc_recovery: policy.roc_recovery,
             allow_repeat_tx: policy.danger_allow_repeat_tx,
+            sequence_continuity: policy.sequence_continuity,
             tx: StreamTable::new(policy.max_streams),
             rx: StreamTable::new(policy.max_streams),
             retired: VecDeque::new(),
@@ -379,10 +381,15 @@ impl Session {
             .tx
             .entry_no_evict(hdr.ssrc, TxStream::default)
             .ok_or(Error::StreamLimit)?;
+        let seq = if self.sequence_continuity {
+            stream.continued(hdr.seq, self.replay_window)
+        } else {
+            hdr.seq
+        };
         let roc = match stream.rtp {
             None => 0,
             Some((roc, s_l)) => {
-                let v = estimate_roc(roc, s_l, hdr.seq);
+                let v = estimate_roc(roc, s_l, seq);
                 u32::try_from(v).map_err(|_| {
                     if v < 0 {
                         Error::TooOld
@@ -392,7 +399,7 @@ impl Session {
                 })?
             }
         };
-        let idx = index(roc, hdr.seq);
+        let idx = index(roc, seq);
         // Never protect one index twice: a second payload under the same keystream (or GCM
         // nonce) gives both away (RFC 3711 §9.1; libsrtp refuses it too).
         if let (Some(w), false) = (&stream.sent, self.allow_repeat_tx) {
@@ -404,17 +411,20 @@ impl Session {
         }
         match stream.rtp {
             Some((r, s)) if index(r, s) >= idx => {}
-            _ => stream.rtp = Some((roc, hdr.seq)),
+            _ => stream.rtp = Some((roc, seq)),
         }
         slot.rtp_used += 1;
         let keys = cached_keys(self.profile, self.kdr, slot, false, idx);
 
+        if seq != hdr.seq {
+            buf[2..4].copy_from_slice(&seq.to_be_bytes());
+        }
         let (packet, trailer) = buf[..needed].split_at_mut(len);
         let (header, payload) = packet.split_at_mut(hdr.len);
         let mut deferred_iv = None;
         match &keys.cipher {
             PacketCipher::Gcm(gcm) => {
-                let nonce = gcm_rtp_nonce(&keys.salt, hdr.ssrc, roc, hdr.seq);
+                let nonce = gcm_rtp_nonce(&keys.salt, hdr.ssrc, roc, seq);
                 let tag = if self.encrypt_rtp {
                     gcm.seal(&nonce, header, payload)
                 } else {

@@ -194,6 +194,30 @@ pub(crate) struct TxStream {
     pub(crate) sent: Option<ReplayWindow>,
     /// Next SRTCP index.
     pub(crate) rtcp_index: u32,
+    /// What is added to the sequence numbers handed in to get the ones sent: zero until the
+    /// sequence restarts under [`Policy::sequence_continuity`](crate::Policy).
+    pub(crate) seq_offset: u16,
+}
+
+impl TxStream {
+    /// The sequence number to send for `seq` under sequence continuity: `seq` moved by the
+    /// stream's offset, or, when that lands more than `window` behind the highest number sent
+    /// (a restart; a jump of 2^15 or more counts as one), the number after the highest sent,
+    /// which becomes the new offset.
+    pub(crate) fn continued(&mut self, seq: u16, window: usize) -> u16 {
+        let Some((_, highest)) = self.rtp else {
+            return seq.wrapping_add(self.seq_offset);
+        };
+        let out = seq.wrapping_add(self.seq_offset);
+        let ahead = i32::from(out.wrapping_sub(highest) as i16);
+        if ahead < -(window.min(0x7fff) as i32) {
+            let next = highest.wrapping_add(1);
+            self.seq_offset = next.wrapping_sub(seq);
+            next
+        } else {
+            out
+        }
+    }
 }
 
 #[cfg(test)]

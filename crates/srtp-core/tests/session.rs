@@ -359,6 +359,56 @@ fn protect_refuses_an_index_twice() {
     }
 }
 
+/// Sequence continuity (for forwarders): a restart upstream, a jump of 2^15 or more, or a
+/// number past the window behind re-bases the stream, so it goes on numbered from the highest
+/// sent and a plain receiver accepts every packet; within the window packets keep their
+/// numbers; duplicates are still refused; without the option the restart is refused.
+#[test]
+fn sequence_continuity_numbers_on_across_restarts() {
+    for profile in [Profile::Aes128CmHmacSha1_80, Profile::AeadAes128Gcm] {
+        let plain_policy = Policy::new(profile, key(profile, 9));
+        let (mut strict, _) = pair(&plain_policy);
+        protect(&mut strict, &rtp(5000, SSRC, 10));
+        let mut buf = rtp(3, SSRC, 10);
+        buf.resize(22 + MAX_TRAILER_LEN, 0);
+        assert_eq!(strict.protect_rtp(&mut buf, 22), Err(Error::TooOld));
+
+        let mut policy = plain_policy.clone();
+        policy.sequence_continuity = true;
+        let mut tx = Session::new(&policy).unwrap();
+        let mut rx = Session::new(&plain_policy).unwrap();
+        let mut sent = |tx: &mut Session, seq: u16| -> Result<u16, Error> {
+            let p = rtp(seq, SSRC, 10);
+            let mut buf = p.clone();
+            buf.resize(p.len() + MAX_TRAILER_LEN, 0);
+            let n = tx.protect_rtp(&mut buf, p.len())?;
+            let got = unprotect(&mut rx, &buf[..n]).expect("the receiver accepts it");
+            assert_eq!(got[4..], p[4..], "only the sequence number changes");
+            Ok(u16::from_be_bytes([got[2], got[3]]))
+        };
+        // The first number is kept; so is the spacing, gaps and late packets included.
+        assert_eq!(sent(&mut tx, 65_530).unwrap(), 65_530);
+        assert_eq!(sent(&mut tx, 65_533).unwrap(), 65_533);
+        assert_eq!(sent(&mut tx, 65_531).unwrap(), 65_531);
+        assert_eq!(sent(&mut tx, 2).unwrap(), 2, "a rollover is not a restart");
+        // A jump forward under 2^15 is kept (loss upstream).
+        assert_eq!(sent(&mut tx, 20_002).unwrap(), 20_002);
+        // Restart behind: on from the highest sent.
+        assert_eq!(sent(&mut tx, 1_000).unwrap(), 20_003);
+        assert_eq!(sent(&mut tx, 1_001).unwrap(), 20_004);
+        assert_eq!(sent(&mut tx, 1_001), Err(Error::Replayed), "a duplicate");
+        // A jump forward of 2^15 or more is a restart too.
+        let jump = 1_001 + 0x8000;
+        assert_eq!(sent(&mut tx, jump).unwrap(), 20_005);
+        // Within the window (128) of the highest: gaps and late packets keep their spacing.
+        assert_eq!(sent(&mut tx, jump + 3).unwrap(), 20_008);
+        assert_eq!(sent(&mut tx, jump + 2).unwrap(), 20_007);
+        // Behind by more than the window: a restart.
+        assert_eq!(sent(&mut tx, jump + 3 - 200).unwrap(), 20_009);
+        assert_eq!(tx.send_roc(SSRC), Some((1, 20_009)));
+    }
+}
+
 /// A session's sending SSRCs are never evicted: a forgotten sender would restart its index
 /// under the same key.
 #[test]

@@ -397,6 +397,52 @@ fn bridge_converts_srtp_to_rtp_and_keeps_rtcp_alive() {
 
 /// Bridges set up together send their own RTCP spread over the interval, not in one burst:
 /// a worker with thousands of calls never stalls to send thousands of reports at once.
+/// A gateway that restarts its sequence numbers on the same SSRC (hold and resume, as the
+/// PBXes of rtpengine #1483 and libsrtp #424 do) keeps being heard: the relay, which
+/// re-protects what it forwards under its own key toward the client, numbers on from the
+/// highest it sent instead of re-using indices the client's replay check has seen (or
+/// refusing them, which silenced the client side before).
+#[test]
+fn a_sequence_restart_upstream_continues_toward_the_srtp_side() {
+    let mut net = Net::new();
+    let mut client = endpoint(Profile::Aes128CmHmacSha1_80, 1);
+    net.engine
+        .create_call(
+            CallSpec {
+                mode: OPEN_BRIDGE,
+                legs: [
+                    leg(1, Some(A), client.security()),
+                    leg(2, Some(B), Security::Plain),
+                ],
+            },
+            net.now,
+        )
+        .unwrap();
+    let mut heard = Vec::new();
+    let mut hear = |net: &mut Net, seq: u16| {
+        let (_, dest, mut out) = net.send(2, B, &rtp(seq, 0xb))?;
+        assert_eq!(dest, addr(A));
+        let plain = client
+            .recv
+            .unprotect_rtp(&mut out)
+            .expect("the client accepts it");
+        heard.push(u16::from_be_bytes([plain[2], plain[3]]));
+        Some(())
+    };
+    // The numbers of rtpengine #664: 33074 before the hold, 23080 after it.
+    for seq in 33_065..=33_074 {
+        hear(&mut net, seq).unwrap();
+    }
+    for seq in 23_080..23_085 {
+        hear(&mut net, seq).expect("forwarded after the restart");
+    }
+    // A duplicate of the last one sent is still refused (never one index twice).
+    assert!(hear(&mut net, 23_084).is_none());
+    hear(&mut net, 23_085).unwrap();
+    let expected: Vec<u16> = (33_065..33_081).collect();
+    assert_eq!(heard, expected);
+}
+
 #[test]
 fn bridge_reports_of_calls_set_up_together_are_spread() {
     let mut net = Net::new();

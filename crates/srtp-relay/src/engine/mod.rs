@@ -819,10 +819,17 @@ fn crypto_for(security: &Security, mode: Mode, leg: usize) -> Result<Option<Cryp
         Mode::Transcrypt | Mode::Bridge { .. } => true,
     };
     match (security, keep_keys) {
-        (Security::Srtp { inbound, outbound }, true) => Ok(Some(Crypto {
-            rx: Session::new(inbound).map_err(|source| EngineError::Srtp { leg, source })?,
-            tx: Session::new(outbound).map_err(|source| EngineError::Srtp { leg, source })?,
-        })),
+        (Security::Srtp { inbound, outbound }, true) => {
+            // The relay re-protects what it forwards: an endpoint that restarts its sequence
+            // numbers on one SSRC (hold and resume) must not make it re-use an index under
+            // its key (refused, so the far end would go silent), so the numbers continue.
+            let mut outbound = outbound.clone();
+            outbound.sequence_continuity = !matches!(mode, Mode::PassThrough { .. });
+            Ok(Some(Crypto {
+                rx: Session::new(inbound).map_err(|source| EngineError::Srtp { leg, source })?,
+                tx: Session::new(&outbound).map_err(|source| EngineError::Srtp { leg, source })?,
+            }))
+        }
         _ => Ok(None),
     }
 }
