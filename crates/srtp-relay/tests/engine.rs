@@ -395,8 +395,6 @@ fn bridge_converts_srtp_to_rtp_and_keeps_rtcp_alive() {
     );
 }
 
-/// Bridges set up together send their own RTCP spread over the interval, not in one burst:
-/// a worker with thousands of calls never stalls to send thousands of reports at once.
 /// A gateway that restarts its sequence numbers on the same SSRC (hold and resume, as the
 /// PBXes of rtpengine #1483 and libsrtp #424 do) keeps being heard: the relay, which
 /// re-protects what it forwards under its own key toward the client, numbers on from the
@@ -443,6 +441,57 @@ fn a_sequence_restart_upstream_continues_toward_the_srtp_side() {
     assert_eq!(heard, expected);
 }
 
+/// A bridge whose SRTP side is leg 1 (ng puts the caller on leg 0: a plain PSTN caller
+/// reaching an SRTP client) keeps the SRTP side alive, not the plain one.
+#[test]
+fn bridge_reports_go_to_the_srtp_side_whichever_leg_it_is() {
+    let mut net = Net::new();
+    let mut client = endpoint(Profile::Aes128CmHmacSha1_80, 3);
+    net.engine
+        .create_call(
+            CallSpec {
+                mode: Mode::Bridge {
+                    level: EncryptionLevel::SupportEncryption,
+                    gateway: SrtpMode::Optional,
+                    gateway_tls: true,
+                },
+                legs: [
+                    leg(1, Some(B), Security::Plain),
+                    leg(2, Some(A), client.security()),
+                ],
+            },
+            net.now,
+        )
+        .unwrap();
+    let mut reports = 0;
+    for second in 0..12u16 {
+        net.advance(Duration::from_secs(1));
+        let _ = net.send(2, A, &client.protect(&rtp(100 + second, 0xa)));
+        let _ = net.send(1, B, &rtp(50 + second, 0xb));
+        while let Some(t) = net.engine.poll_transmit() {
+            assert_eq!((t.socket, t.destination), (SocketId(2), addr(A)));
+            let mut data = t.data;
+            let rr = client.recv.unprotect_rtcp(&mut data).unwrap();
+            assert_eq!(&rr[4..8], &0xbu32.to_be_bytes(), "as the plain side's SSRC");
+            reports += 1;
+        }
+    }
+    assert!(reports >= 2, "{reports} reports in 12 s");
+    // RTCP from the plain side reaches the client and postpones the bridge's own.
+    for second in 0..8u16 {
+        net.advance(Duration::from_secs(1));
+        let _ = net.send(2, A, &client.protect(&rtp(200 + second, 0xa)));
+        let (_, dest, _) = net.send(1, B, &rtcp(0xb)).unwrap();
+        assert_eq!(dest, addr(A));
+        assert!(
+            net.engine.poll_transmit().is_none(),
+            "none while it sends its own"
+        );
+    }
+}
+
+/// Bridges set up together send their own RTCP spread over the interval, not in one burst:
+/// a worker with thousands of calls never stalls to send thousands of reports at once.
 #[test]
 fn bridge_reports_of_calls_set_up_together_are_spread() {
     let mut net = Net::new();

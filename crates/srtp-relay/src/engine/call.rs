@@ -148,7 +148,9 @@ pub enum Mode {
     /// Decrypt with one leg's keys and encrypt with the other's: SRTP on both legs.
     Transcrypt,
     /// Leg 0 toward internal clients, leg 1 toward a media gateway, with the gateway leg's
-    /// media decided by the policy (see [`gateway_media`](super::gateway_media)).
+    /// media decided by the policy (see [`gateway_media`](super::gateway_media)). The
+    /// bridge's own RTCP goes to leg 0, or to leg 1 when that is the only SRTP leg (a caller
+    /// on leg 0 that is the plain side).
     Bridge {
         /// The enterprise encryption level.
         level: EncryptionLevel,

@@ -629,7 +629,11 @@ impl Engine {
         };
         b.counters.packets_out += 1;
         b.counters.bytes_out += out_len as u64;
-        if rtcp && i == 1 {
+        let toward_client = || {
+            let (l0, l1) = if i == 0 { (&*a, &*b) } else { (&*b, &*a) };
+            i != client_leg(l0, l1)
+        };
+        if rtcp && call.bridge.is_some() && toward_client() {
             if let Some(br) = call.bridge.as_mut() {
                 br.due = now + self.config.bridge_rtcp_interval;
             }
@@ -670,8 +674,9 @@ impl Engine {
             }
             br.due = now + interval;
             self.bridge_timers.push(Reverse((br.due, id)));
-            let ssrc = call.legs[1].last_ssrc.unwrap_or(br.ssrc);
-            let client = &mut call.legs[0];
+            let to = client_leg(&call.legs[0], &call.legs[1]);
+            let ssrc = call.legs[1 - to].last_ssrc.unwrap_or(br.ssrc);
+            let client = &mut call.legs[to];
             if let Some(t) = bridge_receiver_report(client, ssrc) {
                 client.counters.packets_out += 1;
                 client.counters.bytes_out += t.data.len() as u64;
@@ -925,6 +930,13 @@ fn check_security(mode: Mode, srtp: [bool; 2]) -> Result<(), EngineError> {
 
 /// An empty RTCP receiver report (RFC 3550 §6.4.2) from `ssrc`, protected for the leg if it
 /// carries SRTP: keeps a client's RTCP timeout from ending a call whose other side is silent.
+/// The leg a bridge keeps alive with its own RTCP: the SRTP side when only one side is SRTP
+/// (ng puts the caller on leg 0 whichever side that is), else leg 0, the clients' side by
+/// the bridge's definition.
+fn client_leg(leg0: &Leg, leg1: &Leg) -> usize {
+    usize::from(leg0.crypto.is_none() && leg1.crypto.is_some())
+}
+
 fn bridge_receiver_report(leg: &mut Leg, ssrc: u32) -> Option<OwnedTransmit> {
     let destination = leg.remote_rtcp?;
     let mut data = vec![0u8; 8 + TAIL_ROOM];
