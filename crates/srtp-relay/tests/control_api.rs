@@ -275,6 +275,59 @@ async fn call_lifecycle_with_media_and_no_keys_in_reads() {
     server.stop().await;
 }
 
+/// A pass-through call given the endpoints' keys verifies tags unless told not to: a forged
+/// packet is dropped and counted, and never moves the media (no RTP Bleed by default).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyed_pass_through_verifies_by_default() {
+    let pki = Pki::new("verify");
+    let server = start(&pki, (45500, 45599)).await;
+    let operator = pki.client(&server, Some("operator"));
+    let (a, b) = (socket(), socket());
+    let body = json!({
+        "mode": {"type": "pass-through"},
+        "legs": [
+            {"srtp": {"crypto": [OFFER_80]}},
+            {"remote": b.local_addr().unwrap().to_string(), "srtp": {"crypto": [OFFER_80]}},
+        ]
+    })
+    .to_string();
+    let r = operator
+        .request("POST", "/v1/calls", Some(&body))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 201, "{}", r.body);
+    let created: Value = serde_json::from_str(&r.body).unwrap();
+    let id = created["id"].as_u64().unwrap();
+    let to_relay: std::net::SocketAddr =
+        created["legs"][0]["rtp"].as_str().unwrap().parse().unwrap();
+    // A forgery: a well-formed header and a tag that is not the key's.
+    let mut forged = vec![0x80, 0, 0, 1, 0, 0, 0, 0, 0x0f, 0x0f, 0x0f, 0x0f];
+    forged.extend([0x55; 30]);
+    let evil = socket();
+    evil.send_to(&forged, to_relay).unwrap();
+    // The genuine sender is relayed untouched (pass-through keeps the end-to-end key).
+    let mut tx = session(OFFER_80);
+    let mut rx = session(OFFER_80);
+    flows(&a, Some(&mut tx), to_relay, &b, Some(&mut rx), 0x3333, 3);
+    let got: Value = serde_json::from_str(
+        &operator
+            .request("GET", &format!("/v1/calls/{id}"), None)
+            .await
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    assert_eq!(got["legs"][0]["counters"]["drops"]["auth"], 1, "{got}");
+    assert_eq!(got["mode"], "pass-through-verified", "{got}");
+    assert_eq!(got["legs"][1]["counters"]["packets_out"], 3, "{got}");
+    assert_eq!(
+        got["legs"][0]["remote_rtp"],
+        a.local_addr().unwrap().to_string(),
+        "latched on the genuine sender: {got}"
+    );
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn port_exhaustion_and_draining_are_clean_errors() {
     let pki = Pki::new("exhaust");

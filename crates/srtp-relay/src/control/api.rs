@@ -552,8 +552,10 @@ impl CreateCall {
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 enum ModeJson {
     PassThrough {
+        /// Check every tag with the legs' keys first; when absent, on exactly when keys are
+        /// given (a relay holding keys never latches on a packet it did not authenticate).
         #[serde(default)]
-        verify: bool,
+        verify: Option<bool>,
     },
     Transcrypt,
     Bridge {
@@ -724,8 +726,11 @@ fn policy(attr: &CryptoAttribute, leg: usize) -> Result<Policy, String> {
 type Built = (CallRequest, [Option<CryptoAttribute>; 2]);
 
 fn build_call(req: &CreateCall) -> Result<Built, String> {
+    let keyed = req.legs.iter().any(|l| l.srtp.is_some());
     let mode = match req.mode {
-        ModeJson::PassThrough { verify } => Mode::PassThrough { verify },
+        ModeJson::PassThrough { verify } => Mode::PassThrough {
+            verify: verify.unwrap_or(keyed),
+        },
         ModeJson::Transcrypt => Mode::Transcrypt,
         ModeJson::Bridge {
             ref level,
