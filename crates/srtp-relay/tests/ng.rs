@@ -393,6 +393,38 @@ async fn optional_srtp_declined_by_the_callee_becomes_a_bridge() {
     ng.finish("lync-decline").await;
 }
 
+/// Lync's optional SRTP passed on optionally (`OSRTP-offer`) to a callee that accepts it, in
+/// either form real peers use: RFC 8643's `RTP/AVP` with `a=crypto`, and Microsoft's
+/// `RTP/SAVP` with `a=crypto`. Its leg is keyed from its line and media flows SRTP both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn optional_srtp_accepted_by_the_callee_in_either_form() {
+    for (n, proto) in [(0u16, "RTP/AVP"), (1, "RTP/SAVP")] {
+        let (mut ng, a, b) = Ng::with_peers((45600 + 100 * n, 45699 + 100 * n)).await;
+        let call = format!("osrtp-accept-{n}");
+        let osrtp = vec![("flags", Value::List(vec![Value::str("OSRTP-offer")]))];
+        let to_b = ng.offer(&call, &lync_offer(port(&a)), osrtp);
+        assert!(m_line(&to_b).contains(" RTP/AVP "), "{to_b}");
+        let relay_to_b = crypto_lines(&to_b)
+            .into_iter()
+            .find(|l| l.ends_with("|2^31"))
+            .unwrap_or_else(|| panic!("a line without MKI: {to_b}"))
+            .to_string();
+        let tag = &relay_to_b["a=crypto:".len()..relay_to_b.find(' ').unwrap()];
+        let callee_line = format!("a=crypto:{tag} AES_CM_128_HMAC_SHA1_80 inline:{KEY_B}");
+        let answer = format!("{}{callee_line}\r\n", phone(port(&b), proto));
+        let to_a = ng.answer_ok(&call, &answer);
+        let relay_to_a = crypto_lines(&to_a);
+        assert_eq!(relay_to_a.len(), 1, "{to_a}");
+        both_ways(
+            [&a, &b],
+            [&to_a, &to_b],
+            [&lync_line(), &callee_line],
+            [relay_to_a[0], &relay_to_b],
+        );
+        ng.finish(&call).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn teams_direct_routing_srtp_both_sides() {
     let (mut ng, a, b) = Ng::with_peers((46200, 46299)).await;
