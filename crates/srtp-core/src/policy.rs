@@ -56,13 +56,17 @@ pub struct Policy {
     pub danger_allow_repeat_tx: bool,
     /// Sender side, for forwarders (a relay that re-protects packets it received): keep each
     /// SSRC's packet index moving forward when the sequence numbers handed to `protect_rtp`
-    /// restart. A packet more than the replay window behind the highest sequence number sent
-    /// (an upstream reset on hold/resume, or a jump of 2^15 or more) re-bases the stream: it
-    /// and the packets after it go out numbered on from the highest sent, the new number
-    /// written into the header, so no index is used twice under one key (RFC 3711 §3.3.1,
-    /// §9.2) and the receiver's replay check passes them. Packets within the window keep their
-    /// spacing (late ones stay late). Off by default: a packet's number is then never changed,
-    /// and such packets are refused ([`Error::TooOld`](crate::Error::TooOld)).
+    /// restart (an upstream reset on hold and resume). A number at least the replay window
+    /// behind the highest sent, or 4096 or more ahead of it, followed by the next number,
+    /// re-bases the stream: from that second packet on, packets go out numbered on from the
+    /// highest sent, the new number written into the header, so no index is used twice under
+    /// one key (RFC 3711 §3.3.1, §9.2) and the receiver's replay check passes them. The first
+    /// packet of a restart, and a lone packet that far off (very late, or from before a
+    /// restart), are refused as [`Error::TooOld`](crate::Error::TooOld). Within those bounds
+    /// packets keep their spacing, late ones included. RTCP that names sequence numbers
+    /// (receiver reports, NACKs) is the caller's to translate. Off by default: a packet's
+    /// number is then never changed, and a restart behind is refused until it passes the
+    /// highest sent.
     pub sequence_continuity: bool,
 }
 

@@ -382,7 +382,9 @@ impl Session {
             .entry_no_evict(hdr.ssrc, TxStream::default)
             .ok_or(Error::StreamLimit)?;
         let seq = if self.sequence_continuity {
-            stream.continued(hdr.seq, self.replay_window)
+            stream
+                .continued(hdr.seq, self.replay_window)
+                .ok_or(Error::TooOld)?
         } else {
             hdr.seq
         };

@@ -197,25 +197,45 @@ pub(crate) struct TxStream {
     /// What is added to the sequence numbers handed in to get the ones sent: zero until the
     /// sequence restarts under [`Policy::sequence_continuity`](crate::Policy).
     pub(crate) seq_offset: u16,
+    /// The number handed in that looked like a restart, until the next one confirms it.
+    pub(crate) restart: Option<u16>,
 }
 
+/// How far ahead of the highest number sent a packet counts as a restart under sequence
+/// continuity, not as loss upstream: 4096 packets, over a minute of audio.
+const FORWARD_RESTART: u16 = 4096;
+
 impl TxStream {
-    /// The sequence number to send for `seq` under sequence continuity: `seq` moved by the
-    /// stream's offset, or, when that lands more than `window` behind the highest number sent
-    /// (a restart; a jump of 2^15 or more counts as one), the number after the highest sent,
-    /// which becomes the new offset.
-    pub(crate) fn continued(&mut self, seq: u16, window: usize) -> u16 {
-        let Some((_, highest)) = self.rtp else {
-            return seq.wrapping_add(self.seq_offset);
-        };
+    /// The sequence number to send for `seq` under sequence continuity, or `None` to refuse
+    /// the packet. `seq` moved by the stream's offset is sent, unless it lands at least
+    /// `window` behind the highest number sent (where the replay check refuses it) or
+    /// [`FORWARD_RESTART`] or more ahead: a restart, taken once the next number follows it
+    /// (RFC 3550 §A.1 probation). The first packet of a restart is refused, so one stray
+    /// packet (very late, or from before a restart already taken) starts nothing; the second
+    /// goes out as the number after the highest sent, and the run follows it.
+    pub(crate) fn continued(&mut self, seq: u16, window: usize) -> Option<u16> {
         let out = seq.wrapping_add(self.seq_offset);
-        let ahead = i32::from(out.wrapping_sub(highest) as i16);
-        if ahead < -(window.min(0x7fff) as i32) {
+        let Some((_, highest)) = self.rtp else {
+            return Some(out);
+        };
+        let ahead = out.wrapping_sub(highest) as i16;
+        let restart = if ahead < 0 {
+            usize::from(ahead.unsigned_abs()) >= window
+        } else {
+            ahead.unsigned_abs() >= FORWARD_RESTART
+        };
+        if !restart {
+            self.restart = None;
+            return Some(out);
+        }
+        if self.restart == Some(seq.wrapping_sub(1)) {
+            self.restart = None;
             let next = highest.wrapping_add(1);
             self.seq_offset = next.wrapping_sub(seq);
-            next
+            Some(next)
         } else {
-            out
+            self.restart = Some(seq);
+            None
         }
     }
 }

@@ -431,13 +431,15 @@ fn a_sequence_restart_upstream_continues_toward_the_srtp_side() {
     for seq in 33_065..=33_074 {
         hear(&mut net, seq).unwrap();
     }
-    for seq in 23_080..23_085 {
+    // The restart's first packet is held back (it could be a lone stray), the next confirm it.
+    assert!(hear(&mut net, 23_080).is_none());
+    for seq in 23_081..23_085 {
         hear(&mut net, seq).expect("forwarded after the restart");
     }
     // A duplicate of the last one sent is still refused (never one index twice).
     assert!(hear(&mut net, 23_084).is_none());
     hear(&mut net, 23_085).unwrap();
-    let expected: Vec<u16> = (33_065..33_081).collect();
+    let expected: Vec<u16> = (33_065..33_080).collect();
     assert_eq!(heard, expected);
 }
 

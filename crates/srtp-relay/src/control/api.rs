@@ -552,8 +552,9 @@ impl CreateCall {
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 enum ModeJson {
     PassThrough {
-        /// Check every tag with the legs' keys first; when absent, on exactly when keys are
-        /// given (a relay holding keys never latches on a packet it did not authenticate).
+        /// Check every tag with the legs' keys first; when absent, on exactly when both legs
+        /// have keys (a relay holding keys never latches on a packet it did not
+        /// authenticate).
         #[serde(default)]
         verify: Option<bool>,
     },
@@ -726,7 +727,7 @@ fn policy(attr: &CryptoAttribute, leg: usize) -> Result<Policy, String> {
 type Built = (CallRequest, [Option<CryptoAttribute>; 2]);
 
 fn build_call(req: &CreateCall) -> Result<Built, String> {
-    let keyed = req.legs.iter().any(|l| l.srtp.is_some());
+    let keyed = !req.legs.is_empty() && req.legs.iter().all(|l| l.srtp.is_some());
     let mode = match req.mode {
         ModeJson::PassThrough { verify } => Mode::PassThrough {
             verify: verify.unwrap_or(keyed),

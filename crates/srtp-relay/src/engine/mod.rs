@@ -928,8 +928,6 @@ fn check_security(mode: Mode, srtp: [bool; 2]) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// An empty RTCP receiver report (RFC 3550 §6.4.2) from `ssrc`, protected for the leg if it
-/// carries SRTP: keeps a client's RTCP timeout from ending a call whose other side is silent.
 /// The leg a bridge keeps alive with its own RTCP: the SRTP side when only one side is SRTP
 /// (ng puts the caller on leg 0 whichever side that is), else leg 0, the clients' side by
 /// the bridge's definition.
@@ -937,6 +935,8 @@ fn client_leg(leg0: &Leg, leg1: &Leg) -> usize {
     usize::from(leg0.crypto.is_none() && leg1.crypto.is_some())
 }
 
+/// An empty RTCP receiver report (RFC 3550 §6.4.2) from `ssrc`, protected for the leg if it
+/// carries SRTP: keeps a client's RTCP timeout from ending a call whose other side is silent.
 fn bridge_receiver_report(leg: &mut Leg, ssrc: u32) -> Option<OwnedTransmit> {
     let destination = leg.remote_rtcp?;
     let mut data = vec![0u8; 8 + TAIL_ROOM];
