@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use srtp_core::{MasterKey, Mki, Policy, Profile, Session, MAX_TRAILER_LEN};
 use srtp_relay::engine::{
-    CallSpec, DropReason, EncryptionLevel, Engine, EngineConfig, Event, Latching, LegSpec,
+    CallId, CallSpec, DropReason, EncryptionLevel, Engine, EngineConfig, Event, Latching, LegSpec,
     LegUpdate, MediaDirection, Mode, Security, SocketId, SrtpMode, TAIL_ROOM,
 };
 use srtp_relay::EngineError;
@@ -136,6 +136,19 @@ const OPEN_BRIDGE: Mode = Mode::Bridge {
     gateway: SrtpMode::NotSupported,
     gateway_tls: true,
 };
+
+/// A transcrypt call between endpoints `a` (sockets 1, at A) and `b` (2, at B).
+fn transcrypt(net: &mut Net, a: &Endpoint, b: &Endpoint) -> CallId {
+    net.engine
+        .create_call(
+            CallSpec {
+                mode: Mode::Transcrypt,
+                legs: [leg(1, Some(A), a.security()), leg(2, Some(B), b.security())],
+            },
+            net.now,
+        )
+        .unwrap()
+}
 
 fn leg(rtp: u32, remote: Option<&str>, security: Security) -> LegSpec {
     let mut l = LegSpec::new(SocketId(rtp), security);
@@ -306,6 +319,37 @@ fn transcrypt_between_different_profiles_and_mkis() {
     let info = net.engine.call(call).unwrap();
     assert_eq!(info.legs[0].stats.counters.drops.policy, 1);
     assert!(info.legs[0].srtp && !info.legs[0].rtcp_mux && info.legs[1].rtcp_mux);
+}
+
+/// A transcrypt call keeps each SRTP side alive with RTCP of its own when the other side
+/// sends none (a Microsoft client facing an SRTP trunk that is silent on hold): reports go
+/// only toward the side that gets no RTCP, under that side's keys.
+#[test]
+fn transcrypt_keeps_the_side_without_rtcp_alive() {
+    let mut net = Net::new();
+    let mut a = endpoint(Profile::Aes128CmHmacSha1_80, 4);
+    let mut b = endpoint(Profile::AeadAes128Gcm, 5);
+    transcrypt(&mut net, &a, &b);
+    // A sends RTCP every second (B hears it); B sends media but no RTCP.
+    let mut reports = 0;
+    for second in 0..12u16 {
+        net.advance(Duration::from_secs(1));
+        let _ = net.send(1, A, &a.protect(&rtp(100 + second, 0xa)));
+        let _ = net.send(1, A, &a.protect_rtcp(&rtcp(0xa)));
+        let _ = net.send(2, B, &b.protect(&rtp(200 + second, 0xb)));
+        while let Some(t) = net.engine.poll_transmit() {
+            assert_eq!(
+                (t.socket, t.destination),
+                (SocketId(1), addr(A)),
+                "toward A only"
+            );
+            let mut data = t.data;
+            let rr = a.recv.unprotect_rtcp(&mut data).unwrap();
+            assert_eq!(&rr[4..8], &0xbu32.to_be_bytes(), "as B's SSRC");
+            reports += 1;
+        }
+    }
+    assert!((2..=3).contains(&reports), "{reports} reports to A in 12 s");
 }
 
 #[test]
@@ -755,16 +799,7 @@ fn a_refused_rekey_changes_nothing() {
     let mut net = Net::new();
     let mut a = endpoint(Profile::Aes128CmHmacSha1_80, 1);
     let mut b = endpoint(Profile::Aes128CmHmacSha1_80, 2);
-    let call = net
-        .engine
-        .create_call(
-            CallSpec {
-                mode: Mode::Transcrypt,
-                legs: [leg(1, Some(A), a.security()), leg(2, Some(B), b.security())],
-            },
-            net.now,
-        )
-        .unwrap();
+    let call = transcrypt(&mut net, &a, &b);
     let bad = MasterKey::new(&[1; 32], &[2; 14]).unwrap(); // AES-256 key on an AES-128 leg
     let r = net.engine.update_call(
         call,

@@ -149,8 +149,8 @@ pub enum Mode {
     Transcrypt,
     /// Leg 0 toward internal clients, leg 1 toward a media gateway, with the gateway leg's
     /// media decided by the policy (see [`gateway_media`](super::gateway_media)). The
-    /// bridge's own RTCP goes to leg 0, or to leg 1 when that is the only SRTP leg (a caller
-    /// on leg 0 that is the plain side).
+    /// bridge's own RTCP goes to its SRTP legs (to leg 0 when neither is), whichever side they
+    /// are: ng puts the caller on leg 0.
     Bridge {
         /// The enterprise encryption level.
         level: EncryptionLevel,

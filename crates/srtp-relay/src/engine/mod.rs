@@ -3,7 +3,8 @@
 //! The engine owns no socket, reads no clock and spawns nothing. The I/O layer gives it each
 //! received datagram with the local socket it arrived on, the source address and `now`; the
 //! engine works on the datagram in place (verify, decrypt, encrypt) and says where to send the
-//! result. Timers (inactivity, the bridge's own RTCP) run from [`Engine::handle_timeout`].
+//! result. Timers (inactivity, the relay's own RTCP toward SRTP sides) run from
+//! [`Engine::handle_timeout`].
 //!
 //! ```
 //! use std::time::Instant;
@@ -50,8 +51,9 @@ pub const TAIL_ROOM: usize = MAX_TRAILER_LEN;
 pub struct EngineConfig {
     /// A leg that receives nothing for this long ends its call. Default 60 s.
     pub inactivity: Duration,
-    /// A bridge sends its own RTCP toward the client leg when nothing was sent there for this
-    /// long. Default 5 s (clients may end a call after 30 s without RTCP).
+    /// Bridges and transcrypt calls send their own RTCP toward an SRTP leg (a bridge's client
+    /// leg when neither is SRTP) when no RTCP was sent there for this long. Default 5 s
+    /// (clients may end a call after 30 s without RTCP).
     pub bridge_rtcp_interval: Duration,
     /// How often timers are checked. Default 1 s.
     pub sweep_interval: Duration,
@@ -166,9 +168,10 @@ pub struct Engine {
     transmits: VecDeque<OwnedTransmit>,
     next_id: u64,
     next_sweep: Instant,
-    /// When each bridge next sends its own RTCP (earliest first). One entry per bridge, checked
-    /// against the bridge's own deadline when it comes up, so that RTCP the gateway sent in
-    /// the meantime only postpones it, and a call that ended is dropped then.
+    /// When each bridge or transcrypt call next sends its own RTCP (earliest first). One entry
+    /// per call, checked against the call's own deadlines when it comes up, so that RTCP the
+    /// other side sent in the meantime only postpones it, and a call that ended is dropped
+    /// then.
     bridge_timers: BinaryHeap<Reverse<(Instant, CallId)>>,
     /// Counters of calls that ended, so process totals survive them.
     retired: Counters,
@@ -182,14 +185,15 @@ pub struct Engine {
 struct Call {
     mode: Mode,
     legs: [Leg; 2],
-    /// For bridges: when RTCP last went toward the client leg, and the SSRC to send as.
+    /// For bridges and transcrypt calls: when each leg gets the relay's own RTCP unless
+    /// RTCP goes toward it before, and the SSRC to send as.
     bridge: Option<BridgeRtcp>,
 }
 
 #[derive(Debug)]
 struct BridgeRtcp {
-    /// When the bridge sends its own RTCP unless RTCP went toward the client before.
-    due: Instant,
+    /// Per leg: when the relay sends its own RTCP toward it, unless RTCP went there before.
+    due: [Instant; 2],
     ssrc: u32,
 }
 
@@ -203,10 +207,24 @@ impl BridgeRtcp {
         let spread = id.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40; // 24 bits
         let first = interval / 4 + interval * 3 / 4 * spread as u32 / (1 << 24);
         Self {
-            due: now + first,
+            due: [now + first; 2],
             ssrc: 0x5352_0000 ^ (id.0 as u32).wrapping_mul(0x9E37_79B9),
         }
     }
+
+    /// The next report due among the legs `call` keeps alive.
+    fn next(&self, legs: &[Leg; 2]) -> Instant {
+        (0..2)
+            .filter(|&l| kept_alive(legs, l))
+            .map(|l| self.due[l])
+            .min()
+            .unwrap_or(self.due[0])
+    }
+}
+
+/// Whether a call in `mode` sends RTCP of its own toward the legs it keeps alive.
+fn makes_own_rtcp(mode: Mode) -> bool {
+    matches!(mode, Mode::Bridge { .. } | Mode::Transcrypt)
 }
 
 /// The RTCP address an endpoint uses by default: its RTP address with rtcp-mux (`rtcp` socket
@@ -321,9 +339,9 @@ impl Engine {
                 std::iter::once((leg.rtp, i, Channel::Rtp)).chain(rtcp)
             })
             .collect();
-        let bridge = matches!(spec.mode, Mode::Bridge { .. }).then(|| {
+        let bridge = makes_own_rtcp(spec.mode).then(|| {
             let b = BridgeRtcp::new(id, now, self.config.bridge_rtcp_interval);
-            self.bridge_timers.push(Reverse((b.due, id)));
+            self.bridge_timers.push(Reverse((b.due[0], id)));
             b
         });
         let slot = self.calls.insert(
@@ -434,15 +452,15 @@ impl Engine {
         check_encrypts(mode, &security, leg)?;
         let crypto = crypto_for(&security, mode, leg)?;
         call.legs[leg].crypto = crypto;
-        if matches!(mode, Mode::Bridge { .. }) && call.bridge.is_none() {
+        if makes_own_rtcp(mode) && call.bridge.is_none() {
             let b = BridgeRtcp::new(
                 id,
                 call.legs[0].last_activity,
                 self.config.bridge_rtcp_interval,
             );
-            self.bridge_timers.push(Reverse((b.due, id)));
+            self.bridge_timers.push(Reverse((b.due[0], id)));
             call.bridge = Some(b);
-        } else if !matches!(mode, Mode::Bridge { .. }) {
+        } else if !makes_own_rtcp(mode) {
             call.bridge = None;
         }
         call.mode = mode;
@@ -629,13 +647,10 @@ impl Engine {
         };
         b.counters.packets_out += 1;
         b.counters.bytes_out += out_len as u64;
-        let toward_client = || {
-            let (l0, l1) = if i == 0 { (&*a, &*b) } else { (&*b, &*a) };
-            i != client_leg(l0, l1)
-        };
-        if rtcp && call.bridge.is_some() && toward_client() {
+        if rtcp {
             if let Some(br) = call.bridge.as_mut() {
-                br.due = now + self.config.bridge_rtcp_interval;
+                // RTCP went toward the other leg: it needs none of the relay's for a while.
+                br.due[1 - i] = now + self.config.bridge_rtcp_interval;
             }
         }
         Some(Transmit {
@@ -665,23 +680,23 @@ impl Engine {
                 continue; // ended
             };
             let Some(br) = call.bridge.as_mut() else {
-                continue; // no longer a bridge
+                continue; // no longer makes its own
             };
-            if br.due > now {
-                // RTCP went toward the client since: wait until it has been quiet as long.
-                self.bridge_timers.push(Reverse((br.due, id)));
-                continue;
+            // A leg that had RTCP since waits until it has been quiet as long.
+            for to in 0..2 {
+                if !kept_alive(&call.legs, to) || br.due[to] > now {
+                    continue;
+                }
+                br.due[to] = now + interval;
+                let ssrc = call.legs[1 - to].last_ssrc.unwrap_or(br.ssrc);
+                let leg = &mut call.legs[to];
+                if let Some(t) = bridge_receiver_report(leg, ssrc) {
+                    leg.counters.packets_out += 1;
+                    leg.counters.bytes_out += t.data.len() as u64;
+                    self.transmits.push_back(t);
+                }
             }
-            br.due = now + interval;
-            self.bridge_timers.push(Reverse((br.due, id)));
-            let to = client_leg(&call.legs[0], &call.legs[1]);
-            let ssrc = call.legs[1 - to].last_ssrc.unwrap_or(br.ssrc);
-            let client = &mut call.legs[to];
-            if let Some(t) = bridge_receiver_report(client, ssrc) {
-                client.counters.packets_out += 1;
-                client.counters.bytes_out += t.data.len() as u64;
-                self.transmits.push_back(t);
-            }
+            self.bridge_timers.push(Reverse((br.next(&call.legs), id)));
         }
         if now < self.next_sweep {
             return;
@@ -928,11 +943,15 @@ fn check_security(mode: Mode, srtp: [bool; 2]) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// The leg a bridge keeps alive with its own RTCP: the SRTP side when only one side is SRTP
-/// (ng puts the caller on leg 0 whichever side that is), else leg 0, the clients' side by
-/// the bridge's definition.
-fn client_leg(leg0: &Leg, leg1: &Leg) -> usize {
-    usize::from(leg0.crypto.is_none() && leg1.crypto.is_some())
+/// Whether leg `l` gets the relay's own RTCP when none went toward it for the interval: every
+/// SRTP leg (the clients that end calls without RTCP: either side of a bridge, as ng puts
+/// the caller on leg 0 whichever side that is, and both sides of a transcrypt call), or
+/// leg 0, the clients' side by the bridge's definition, when no leg is SRTP.
+fn kept_alive(legs: &[Leg; 2], l: usize) -> bool {
+    match (legs[0].crypto.is_some(), legs[1].crypto.is_some()) {
+        (false, false) => l == 0,
+        _ => legs[l].crypto.is_some(),
+    }
 }
 
 /// An empty RTCP receiver report (RFC 3550 §6.4.2) from `ssrc`, protected for the leg if it
