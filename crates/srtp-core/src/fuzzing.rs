@@ -21,6 +21,9 @@ fn sessions(data: &[u8]) -> Option<(Session, Session, &[u8])> {
     if sel & 0x80 != 0 {
         policy.key_derivation_rate = Some(1);
     }
+    // Low nibbles past the profile count (10–15) also turn on the sender's sequence
+    // continuity, so batches are checked against single packets with it too.
+    policy.sequence_continuity = usize::from(sel & 0x0f) >= Profile::ALL.len();
     Some((
         Session::new(&policy).ok()?,
         Session::new(&policy).ok()?,
