@@ -556,6 +556,63 @@ srtp_options! {
     options_aes_256_cm_hmac_sha1_32 => Profile::Aes256CmHmacSha1_32,
 }
 
+/// A forwarder's sender with sequence continuity (srtp-core's `Policy::sequence_continuity`)
+/// facing a source that restarts its sequence numbers on one SSRC, as a PBX does on hold and
+/// resume: libsrtp2's receiver, whose replay check refused such a restart forwarded as is
+/// (libsrtp #424), accepts every packet srtp-core sends, before and after the restart.
+#[test]
+fn sequence_continuity_passes_libsrtp2s_replay_check_across_a_restart() {
+    for profile in [Profile::Aes128CmHmacSha1_80, Profile::AeadAes128Gcm] {
+        let mut p = peers(profile, Options::default());
+        let mut policy = Policy::new(
+            profile,
+            MasterKey::from_key_material(profile, &key_material(profile, 1)).unwrap(),
+        );
+        policy.sequence_continuity = true;
+        let mut tx = Session::new(&policy).unwrap();
+        let mut rng = Lcg::new(23);
+        let shape = RtpShape::random(&mut rng);
+        // 33065..=33074 before the hold; 23080.. after it (the numbers of rtpengine #664).
+        let mut sent = Vec::new();
+        for seq in (33_065..=33_074u16).chain(23_080..23_090) {
+            let plain = rtp_packet(&mut rng, 0x5eed, seq, u32::from(seq) * 160, &shape);
+            let mut buf = plain.clone();
+            buf.resize(plain.len() + srtp_core::MAX_TRAILER_LEN, 0);
+            match tx.protect_rtp(&mut buf, plain.len()) {
+                Ok(n) => {
+                    let got = lib_unprotect_rtp(&mut p.lib_rx, &buf[..n])
+                        .unwrap_or_else(|e| panic!("{profile}: libsrtp2 refused {seq}: {e}"));
+                    assert_eq!(got[4..], plain[4..], "{profile}: only the number changes");
+                    sent.push(u16::from_be_bytes([got[2], got[3]]));
+                }
+                Err(e) => {
+                    assert_eq!(
+                        (seq, e),
+                        (23_080, Error::TooOld),
+                        "{profile}: only the first"
+                    );
+                }
+            }
+        }
+        let expected: Vec<u16> = (33_065..33_084).collect();
+        assert_eq!(sent, expected, "{profile}");
+        // The same restart without the option: refused by srtp-core's sender.
+        let plain = rtp_packet(&mut rng, 0x5eed, 23_081, 0, &shape);
+        let mut strict = peers(profile, Options::default());
+        core_protect_rtp(
+            &mut strict.core_tx,
+            &rtp_packet(&mut rng, 0x5eed, 33_074, 0, &shape),
+        );
+        let mut buf = plain.clone();
+        buf.resize(plain.len() + srtp_core::MAX_TRAILER_LEN, 0);
+        assert_eq!(
+            strict.core_tx.protect_rtp(&mut buf, plain.len()),
+            Err(Error::TooOld),
+            "{profile}"
+        );
+    }
+}
+
 #[test]
 fn every_srtp_core_profile_has_a_libsrtp2_suite() {
     for p in Profile::ALL {
