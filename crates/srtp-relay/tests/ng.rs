@@ -124,6 +124,14 @@ impl Ng {
             ("from-tag", Value::str("tag-a")),
         ])
     }
+
+    /// Deletes `call`; returns the reply's per-section totals.
+    fn delete_streams(&mut self, call: &str) -> Vec<Value> {
+        match self.delete(call).get("streams") {
+            Some(Value::List(streams)) => streams.clone(),
+            other => panic!("no streams in the delete reply: {other:?}"),
+        }
+    }
 }
 
 /// The SDP of a successful reply.
@@ -1136,20 +1144,17 @@ async fn caller_reoffer_adding_video() {
         Value::List(Vec::new()),
         "no legs for a removed section"
     );
-    let totals = ng.delete("add-1");
-    let Some(Value::List(streams)) = totals.get("streams") else {
-        panic!("{totals:?}")
-    };
+    let streams = ng.delete_streams("add-1");
     assert_eq!(streams.len(), 2, "one entry per section");
     assert_eq!(
         streams[1].get("packets-in"),
         Some(&Value::Int(5)),
-        "{totals:?}"
+        "{streams:?}"
     );
     assert_eq!(
         streams[1].get("packets-out"),
         Some(&Value::Int(5)),
-        "{totals:?}"
+        "{streams:?}"
     );
     assert!(ng.server.control().relay().calls().is_empty());
     ng.server.stop().await;
@@ -1296,15 +1301,12 @@ async fn a_section_that_timed_out_is_reopened_by_a_reoffer() {
     assert!(!again.contains("m=video 0 "), "re-opened: {again}");
     assert_eq!(ng.server.control().relay().calls().len(), 2);
     // The video packets of the relay call that timed out stay in the section's totals.
-    let totals = ng.delete("stale-1");
-    let Some(Value::List(streams)) = totals.get("streams") else {
-        panic!("{totals:?}")
-    };
-    assert_eq!(streams.len(), 2, "one entry per section: {totals:?}");
+    let streams = ng.delete_streams("stale-1");
+    assert_eq!(streams.len(), 2, "one entry per section: {streams:?}");
     assert_eq!(
         streams[1].get("packets-in"),
         Some(&Value::Int(6)),
-        "{totals:?}"
+        "{streams:?}"
     );
     assert!(ng.server.control().relay().calls().is_empty());
     ng.server.stop().await;
