@@ -91,8 +91,9 @@ impl fmt::Display for FecOrder {
 /// with it are rejected (see the [module documentation](crate::sdes)).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SessionParams {
-    /// `KDR=n` (§6.3.1): re-derive session keys every 2^n packets, n from 0 to 24. `None`
-    /// derives them once.
+    /// `KDR=n` (§6.3.1): re-derive session keys every 2^n packets, n from 1 to 24. `None`
+    /// derives them once; so does `KDR=0`, which the RFC does not allow and which senders
+    /// use for RFC 3711's rate zero (kept here as given, so the line prints back the same).
     pub kdr: Option<u8>,
     /// `UNENCRYPTED_SRTP` (§6.3.2): SRTP payloads are sent in the clear (still authenticated).
     pub unencrypted_srtp: bool,
@@ -172,7 +173,9 @@ impl CryptoAttribute {
     /// `UNENCRYPTED_SRTP`, `UNENCRYPTED_SRTCP` and `UNAUTHENTICATED_SRTP` clear
     /// [`encrypt_rtp`](Policy::encrypt_rtp), [`encrypt_rtcp`](Policy::encrypt_rtcp) and
     /// [`authenticate_rtp`](Policy::authenticate_rtp); `KDR` sets
-    /// [`key_derivation_rate`](Policy::key_derivation_rate). `WSH` is only a hint (§6.3.6): the
+    /// [`key_derivation_rate`](Policy::key_derivation_rate), except `KDR=0`, which derives
+    /// the keys once (RFC 3711 §4.3.1's rate zero; RFC 4568 allows only 1 to 24, and reading
+    /// 0 as 2^0 would re-derive on every packet, matching no peer). `WSH` is only a hint (§6.3.6): the
     /// replay window is enlarged to it, rounded up to a multiple of 64 and capped at
     /// [`MAX_REPLAY_WINDOW`], but never made smaller than the default of
     /// [`DEFAULT_REPLAY_WINDOW`] packets. The other options keep
@@ -207,7 +210,7 @@ impl CryptoAttribute {
         policy.encrypt_rtp = !params.unencrypted_srtp;
         policy.encrypt_rtcp = !params.unencrypted_srtcp;
         policy.authenticate_rtp = !params.unauthenticated_srtp;
-        policy.key_derivation_rate = params.kdr;
+        policy.key_derivation_rate = params.kdr.filter(|&n| n > 0);
         if let Some(wsh) = params.wsh {
             policy.replay_window = replay_window_for(wsh);
         }
@@ -1219,10 +1222,29 @@ mod tests {
 
     #[test]
     fn parses_kdr() {
-        for n in [0u8, 1, 9, 24] {
+        for n in [1u8, 9, 24] {
             let a = attr(&line(&format!("inline:{KEY_A}"), &format!("KDR={n}")));
             assert_eq!(a.params.kdr, Some(n));
             assert_eq!(a.policy().unwrap().key_derivation_rate, Some(n));
+        }
+        // KDR=0 (outside RFC 4568's 1-24) is RFC 3711's rate zero: keys derived once, so a
+        // line with it and one without interoperate past the first packet.
+        let zero = attr(&line(&format!("inline:{KEY_A}"), "KDR=0"));
+        assert_eq!(zero.params.kdr, Some(0), "kept as given");
+        let zero = zero.policy().unwrap();
+        assert_eq!(zero.key_derivation_rate, None);
+        let once = attr(&line(&format!("inline:{KEY_A}"), ""))
+            .policy()
+            .unwrap();
+        let mut sender = Session::new(&zero).unwrap();
+        let mut receiver = Session::new(&once).unwrap();
+        for seq in 7..12u16 {
+            let mut buf = rtp_packet(seq);
+            let len = sender.protect_rtp(&mut buf, 172).unwrap();
+            assert!(
+                receiver.unprotect_rtp(&mut buf[..len]).is_ok(),
+                "packet {seq}"
+            );
         }
         let a = attr(&line(&format!("inline:{KEY_A}"), "KDR=4"));
         let p = a.policy().unwrap();
