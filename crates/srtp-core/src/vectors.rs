@@ -180,6 +180,18 @@ fn rfc7714_aes_128_gcm_rtp() {
     );
 }
 
+/// RFC 7714 §16.2.1: AEAD_AES_256_GCM SRTP.
+#[test]
+fn rfc7714_aes_256_gcm_rtp() {
+    check_rtp(
+        Profile::AeadAes256Gcm,
+        GCM_KEY_256,
+        GCM_RTP,
+        "8040f17b8041f8d35501a0b2 32b1de78a822fe12ef9f78fa332e33aab18012389a58e2f3\
+         b50b2a0276ffae0f1ba63799b87b 7aa3db36dfffd6b0f9bb7878d7a76c13",
+    );
+}
+
 /// RFC 7714 §17.1: AEAD_AES_128_GCM SRTCP, encrypted, index 0x5d4.
 #[test]
 fn rfc7714_aes_128_gcm_rtcp() {
@@ -203,6 +215,20 @@ fn rfc7714_aes_256_gcm_rtcp() {
         GCM_RTCP,
         "81c8000d4d617273 d50ae4d1f5ce5d304ba297e47d470c282c3ece5dbffe0a50a2eaa5c1110555be\
          8415f658c61de047 6f1b6fad1d1eb30c4446839f57ff6f6c b26ac3be 800005d4",
+    );
+}
+
+/// RFC 7714 §17.3: AEAD_AES_128_GCM SRTCP with the E flag clear: nothing encrypted, the
+/// whole packet and the index word authenticated.
+#[test]
+fn rfc7714_aes_128_gcm_rtcp_authenticated_only() {
+    check_rtcp(
+        Profile::AeadAes128Gcm,
+        GCM_KEY_128,
+        false,
+        GCM_RTCP,
+        "81c8000d4d617273 4e5450314e545032525450200000042a0000e9304c756e61\
+         deadbeefdeadbeefdeadbeefdeadbeefdeadbeef 841dd9683dd78ec92ae58790125f62b3 000005d4",
     );
 }
 
