@@ -232,6 +232,19 @@ fn rfc7714_aes_128_gcm_rtcp_authenticated_only() {
     );
 }
 
+/// RFC 7714 §17.4: AEAD_AES_256_GCM SRTCP with the E flag clear.
+#[test]
+fn rfc7714_aes_256_gcm_rtcp_authenticated_only() {
+    check_rtcp(
+        Profile::AeadAes256Gcm,
+        GCM_KEY_256,
+        false,
+        GCM_RTCP,
+        "81c8000d4d617273 4e5450314e545032525450200000042a0000e9304c756e61\
+         deadbeefdeadbeefdeadbeefdeadbeefdeadbeef 91db4afbfeee5a978fab4393ed2615fe 000005d4",
+    );
+}
+
 /// libsrtp `srtp_validate_aes_256`: AES_256_CM_HMAC_SHA1_80 with the RFC 6188 §7.2 master key.
 #[test]
 fn libsrtp_aes_256_cm_hmac_sha1_80_packet() {
