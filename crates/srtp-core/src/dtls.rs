@@ -63,6 +63,10 @@ pub struct DtlsPolicies {
     pub inbound: Policy,
 }
 
+/// The maximum lifetime of the AES-CM and NULL DTLS-SRTP profiles' keys, in packets
+/// (RFC 5764 §4.1.2).
+const DTLS_CM_LIFETIME: u64 = 1 << 31;
+
 /// The policies for the DTLS-SRTP protection profile `profile_id` (RFC 5764 §4.1.2, RFC 7714
 /// §14.2), as the DTLS library reports the negotiated profile.
 ///
@@ -109,7 +113,17 @@ pub fn policies_for(
     let (client_salt, server_salt) = salts.split_at(salt_len);
     // Every profile's key and salt lengths are within what MasterKey accepts, so this cannot
     // fail; mapping the error keeps the function free of panics all the same.
-    let key = |k: &[u8], s: &[u8]| MasterKey::new(k, s).map_err(|_| wrong_length.clone());
+    // RFC 5764 §4.1.2 gives the AES-CM and NULL profiles a maximum lifetime of 2^31 packets;
+    // RFC 7714 §14.2 keeps 2^48 SRTP packets for AES-GCM (SRTCP is capped at 2^31 anyway).
+    let lifetime = |k: MasterKey| match profile.is_aead() {
+        true => k,
+        false => k.with_lifetime(DTLS_CM_LIFETIME),
+    };
+    let key = |k: &[u8], s: &[u8]| {
+        MasterKey::new(k, s)
+            .map(lifetime)
+            .map_err(|_| wrong_length.clone())
+    };
     let client = key(client_key, client_salt)?;
     let server = key(server_key, server_salt)?;
     let (outbound, inbound) = match role {
@@ -235,7 +249,9 @@ mod tests {
                 assert_eq!(p.profile, profile);
                 assert_eq!(p.keys.len(), 1);
                 assert_eq!(p.keys[0].mki(), None);
-                assert_eq!(p.keys[0].lifetime(), None);
+                // RFC 5764 §4.1.2: 2^31 packets; RFC 7714 §14.2: 2^48 SRTP packets.
+                let lifetime = (!profile.is_aead()).then_some(1u64 << 31);
+                assert_eq!(p.keys[0].lifetime(), lifetime, "{profile}");
             }
             assert_eq!(c.outbound.keys[0].key(), client_key, "{profile}");
             assert_eq!(c.outbound.keys[0].salt(), client_salt, "{profile}");

@@ -6,6 +6,8 @@
 
 use core::fmt;
 
+use crate::key::MAX_MKI_LEN;
+
 /// Why protecting or unprotecting a packet failed.
 ///
 /// A failed operation leaves the session's state (rollover counters, replay windows, stream
@@ -150,7 +152,7 @@ impl fmt::Display for PolicyError {
                     "master salt is {actual} bytes, the profile needs {expected}"
                 )
             }
-            Self::MkiLength(n) => write!(f, "MKI of {n} bytes: 1 to 4 are supported"),
+            Self::MkiLength(n) => write!(f, "MKI of {n} bytes: 1 to {MAX_MKI_LEN} are supported"),
             Self::InconsistentMki => f.write_str(
                 "with several master keys every key needs an MKI, all of the same length",
             ),

@@ -64,7 +64,8 @@ pub struct Policy {
     /// packet of a restart, and a lone packet that far off (very late, or from before a
     /// restart), are refused as [`Error::TooOld`](crate::Error::TooOld). Within those bounds
     /// packets keep their spacing, late ones included. RTCP that names sequence numbers
-    /// (receiver reports, NACKs) is the caller's to translate. Off by default: a packet's
+    /// (receiver reports, NACKs) is the caller's to translate, with
+    /// [`Session::sequence_offset`](crate::Session::sequence_offset). Off by default: a packet's
     /// number is then never changed, and a restart behind is refused until it passes the
     /// highest sent.
     pub sequence_continuity: bool,

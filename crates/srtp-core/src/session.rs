@@ -12,7 +12,7 @@ use crate::kdf::{self, PacketCipher, SessionKeys, LABEL_RTCP_ENCRYPTION, LABEL_R
 use crate::packet::{rtcp, rtp};
 use crate::policy::{MAX_SRTCP_LIFETIME, MAX_SRTP_LIFETIME};
 use crate::replay::{ReplayWindow, MAX_REPLAY_WINDOW};
-use crate::stream::{RtpRx, RxStream, StreamTable, TxStream};
+use crate::stream::{Continued, RtpRx, RxStream, StreamTable, TxStream};
 use crate::{Error, Malformed, MasterKey, Mki, Policy, PolicyError, Profile};
 
 /// The most bytes protect appends to a packet: a 16-byte tag, an MKI of up to
@@ -381,12 +381,17 @@ impl Session {
             .tx
             .entry_no_evict(hdr.ssrc, TxStream::default)
             .ok_or(Error::StreamLimit)?;
-        let seq = if self.sequence_continuity {
-            stream
-                .continued(hdr.seq, self.replay_window)
-                .ok_or(Error::TooOld)?
+        let (seq, continued) = if self.sequence_continuity {
+            match stream.continued(hdr.seq, self.replay_window) {
+                Continued::Send { seq, offset } => (seq, Some(offset)),
+                Continued::Probation => {
+                    // The one change a refused packet makes: the restart it may begin.
+                    stream.restart = Some(hdr.seq);
+                    return Err(Error::TooOld);
+                }
+            }
         } else {
-            hdr.seq
+            (hdr.seq, None)
         };
         let roc = match stream.rtp {
             None => 0,
@@ -414,6 +419,9 @@ impl Session {
         match stream.rtp {
             Some((r, s)) if index(r, s) >= idx => {}
             _ => stream.rtp = Some((roc, seq)),
+        }
+        if let Some(offset) = continued {
+            stream.commit(offset);
         }
         slot.rtp_used += 1;
         let keys = cached_keys(self.profile, self.kdr, slot, false, idx);
@@ -1318,6 +1326,33 @@ impl Session {
     /// The rollover counter and highest sequence number sent on `ssrc`.
     pub fn send_roc(&self, ssrc: u32) -> Option<(u32, u16)> {
         self.tx.get(ssrc)?.rtp
+    }
+
+    /// Whether this session has sent on `ssrc` (protected RTP or RTCP of it, or was told
+    /// where it continues).
+    pub fn sends(&self, ssrc: u32) -> bool {
+        self.tx.get(ssrc).is_some()
+    }
+
+    /// Whether one of this session's master keys is also one of `other`'s (same key and
+    /// salt, whatever the MKI), compared in constant time. Keying both directions of a leg
+    /// alike is allowed while the SSRCs differ (RFC 3711 §9.1), but then a packet sent one
+    /// way authenticates when replayed the other way: a forwarder that finds its receive and
+    /// send sessions keyed alike refuses, on receive, the SSRCs it sends itself
+    /// ([`sends`](Self::sends)).
+    pub fn shares_key_with(&self, other: &Session) -> bool {
+        self.keys
+            .iter()
+            .any(|a| other.keys.iter().any(|b| a.master.same_material(&b.master)))
+    }
+
+    /// What sequence continuity adds to the sequence numbers handed in for `ssrc` to get the
+    /// ones sent: zero until a restart re-based the stream (see
+    /// [`Policy::sequence_continuity`]). A forwarder subtracts it from the numbers the
+    /// receiver's RTCP names (a receiver report's extended highest sequence number, a NACK's
+    /// packet ids) before passing that RTCP upstream, whose numbering it is not.
+    pub fn sequence_offset(&self, ssrc: u32) -> u16 {
+        self.tx.get(ssrc).map_or(0, |s| s.seq_offset)
     }
 
     /// Sets where the sender of `ssrc` continues: its rollover counter and last sequence

@@ -205,18 +205,35 @@ pub(crate) struct TxStream {
 /// continuity, not as loss upstream: 4096 packets, over a minute of audio.
 const FORWARD_RESTART: u16 = 4096;
 
+/// What sequence continuity makes of a sequence number handed to the sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Continued {
+    /// Send it as `seq`; once the packet is protected the stream's offset becomes `offset`
+    /// (and a pending restart is settled).
+    Send { seq: u16, offset: u16 },
+    /// A restart's first packet (or a lone stray): refused, and remembered so that the next
+    /// number confirms the restart.
+    Probation,
+}
+
 impl TxStream {
-    /// The sequence number to send for `seq` under sequence continuity, or `None` to refuse
-    /// the packet. `seq` moved by the stream's offset is sent, unless it lands at least
-    /// `window` behind the highest number sent (where the replay check refuses it) or
-    /// [`FORWARD_RESTART`] or more ahead: a restart, taken once the next number follows it
-    /// (RFC 3550 §A.1 probation). The first packet of a restart is refused, so one stray
-    /// packet (very late, or from before a restart already taken) starts nothing; the second
-    /// goes out as the number after the highest sent, and the run follows it.
-    pub(crate) fn continued(&mut self, seq: u16, window: usize) -> Option<u16> {
+    /// What to do with `seq` under sequence continuity, changing nothing: the caller commits
+    /// [`Continued::Send`] with [`commit`](Self::commit) only once the packet is protected,
+    /// so a packet refused later (a duplicate) leaves a pending restart as it was. `seq`
+    /// moved by the stream's offset is sent, unless it lands at least `window` behind the
+    /// highest number sent (where the replay check refuses it) or [`FORWARD_RESTART`] or
+    /// more ahead: a restart, taken once the next number follows it (RFC 3550 §A.1
+    /// probation). The first packet of a restart is refused, so one stray packet (very
+    /// late, or from before a restart already taken) starts nothing; the second goes out as
+    /// the number after the highest sent, and the run follows it.
+    pub(crate) fn continued(&self, seq: u16, window: usize) -> Continued {
         let out = seq.wrapping_add(self.seq_offset);
+        let keep = Continued::Send {
+            seq: out,
+            offset: self.seq_offset,
+        };
         let Some((_, highest)) = self.rtp else {
-            return Some(out);
+            return keep;
         };
         let ahead = out.wrapping_sub(highest) as i16;
         let restart = if ahead < 0 {
@@ -225,18 +242,23 @@ impl TxStream {
             ahead.unsigned_abs() >= FORWARD_RESTART
         };
         if !restart {
-            self.restart = None;
-            return Some(out);
+            return keep;
         }
         if self.restart == Some(seq.wrapping_sub(1)) {
-            self.restart = None;
             let next = highest.wrapping_add(1);
-            self.seq_offset = next.wrapping_sub(seq);
-            Some(next)
+            Continued::Send {
+                seq: next,
+                offset: next.wrapping_sub(seq),
+            }
         } else {
-            self.restart = Some(seq);
-            None
+            Continued::Probation
         }
+    }
+
+    /// Records what [`continued`](Self::continued) decided for a packet now protected.
+    pub(crate) fn commit(&mut self, offset: u16) {
+        self.seq_offset = offset;
+        self.restart = None;
     }
 }
 

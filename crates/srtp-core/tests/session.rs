@@ -400,6 +400,8 @@ fn sequence_continuity_numbers_on_across_restarts() {
         assert_eq!(sent(&mut tx, 3_003 - 127).unwrap(), 3_003 - 127);
         // A restart behind: its first packet refused, then on from the highest sent.
         assert_eq!(sent(&mut tx, 60_000), Err(Error::TooOld));
+        // A duplicate of the old run in between is refused and leaves the restart pending.
+        assert_eq!(sent(&mut tx, 3_003), Err(Error::Replayed));
         assert_eq!(sent(&mut tx, 60_001).unwrap(), 3_004);
         assert_eq!(sent(&mut tx, 60_002).unwrap(), 3_005);
         assert_eq!(sent(&mut tx, 60_002), Err(Error::Replayed), "a duplicate");
@@ -411,6 +413,14 @@ fn sequence_continuity_numbers_on_across_restarts() {
         assert_eq!(sent(&mut tx, 40_001).unwrap(), 3_007);
         assert_eq!(sent(&mut tx, 40_004).unwrap(), 3_010, "a gap kept");
         assert_eq!(tx.send_roc(SSRC), Some((1, 3_010)));
+        // What a forwarder moves the receiver's RTCP back by.
+        assert_eq!(tx.sequence_offset(SSRC), 3_010u16.wrapping_sub(40_004));
+        assert_eq!(tx.sequence_offset(SSRC + 1), 0, "a stream never sent");
+        assert_eq!(
+            strict.sequence_offset(SSRC),
+            0,
+            "without sequence continuity"
+        );
     }
 }
 
