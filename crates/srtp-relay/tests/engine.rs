@@ -324,6 +324,34 @@ fn transcrypt_between_different_profiles_and_mkis() {
 /// A transcrypt call keeps each SRTP side alive with RTCP of its own when the other side
 /// sends none (a Microsoft client facing an SRTP trunk that is silent on hold): reports go
 /// only toward the side that gets no RTCP, under that side's keys.
+/// An endpoint that echoed the relay's key (one key both ways, which RFC 3711 allows while
+/// the SSRCs differ): what the relay sends it, replayed back from elsewhere, would
+/// authenticate and move the media. Packets of the SSRCs the relay sends toward a leg are
+/// refused on that leg when its keys are shared.
+#[test]
+fn the_relays_own_packets_sent_back_under_an_echoed_key_are_refused() {
+    let mut net = Net::new();
+    let p = Profile::Aes128CmHmacSha1_80;
+    let shared = Policy::new(p, key(p, 7));
+    let mut a = Endpoint::new(shared.clone(), shared);
+    let mut b = endpoint(Profile::AeadAes128Gcm, 8);
+    let call = transcrypt(&mut net, &a, &b);
+    let (_, dest, seen) = net.send(2, B, &b.protect(&rtp(1, 0xb))).unwrap();
+    assert_eq!(dest, addr(A));
+    let (_, _, report) = net.send(2, B, &b.protect_rtcp(&rtcp(0xb))).unwrap();
+    // Sent back, from anywhere: refused, nothing moves.
+    assert!(net.send(1, EVIL, &seen).is_none());
+    assert!(net.send(1, EVIL, &report).is_none());
+    let info = net.engine.call(call).unwrap();
+    assert_eq!(info.legs[0].remote_rtp, Some(addr(A)));
+    assert_eq!(info.legs[0].stats.counters.drops.replay, 2);
+    // The endpoint's own packets pass.
+    let (_, dest, _) = net.send(1, A, &a.protect(&rtp(1, 0xa))).unwrap();
+    assert_eq!(dest, addr(B));
+    let (_, dest, _) = net.send(1, A, &a.protect_rtcp(&rtcp(0xa))).unwrap();
+    assert_eq!(dest, addr(B));
+}
+
 #[test]
 fn transcrypt_keeps_the_side_without_rtcp_alive() {
     let mut net = Net::new();
@@ -408,6 +436,12 @@ fn bridge_converts_srtp_to_rtp_and_keeps_rtcp_alive() {
                 &0xbu32.to_be_bytes(),
                 "sent as the gateway's SSRC"
             );
+            // A compound packet (RFC 3550 §6.1): the report, then SDES with a CNAME.
+            assert_eq!(rr.len(), 36);
+            assert_eq!(rr[8..12], [0x81, 202, 0, 6], "one SDES chunk of six words");
+            assert_eq!(rr[12..16], rr[4..8], "the chunk names the reporter");
+            assert_eq!(&rr[16..32], b"\x01\x0erelay-0000000b");
+            assert_eq!(rr[32..], [0; 4], "the end item and padding");
             reports.push(net.now);
         }
     }
@@ -485,6 +519,28 @@ fn a_sequence_restart_upstream_continues_toward_the_srtp_side() {
     hear(&mut net, 23_085).unwrap();
     let expected: Vec<u16> = (33_065..33_080).collect();
     assert_eq!(heard, expected);
+
+    // The client reports on the numbers it received (RFC 3550 §6.4.2) and asks for one again
+    // (RFC 4585 §6.2.1); the gateway gets them in its own numbering.
+    let mut report = vec![0x81, 201, 0, 7, 0, 0, 0, 0xa];
+    report.extend([0, 0, 0, 0xb, 0, 0, 0, 0]);
+    report.extend(33_079u32.to_be_bytes());
+    report.extend([0; 12]);
+    report.extend([0x81, 205, 0, 3, 0, 0, 0, 0xa, 0, 0, 0, 0xb]);
+    report.extend(33_077u16.to_be_bytes());
+    report.extend([0, 1]);
+    let (_, dest, out) = net.send(1, A, &client.protect_rtcp(&report)).unwrap();
+    assert_eq!(dest, addr(B));
+    assert_eq!(
+        out[16..20],
+        23_085u32.to_be_bytes(),
+        "extended highest received"
+    );
+    assert_eq!(
+        out[44..48],
+        [0x5a, 0x2b, 0, 1],
+        "NACK of 23083, its bitmask unchanged"
+    );
 }
 
 /// A bridge whose SRTP side is leg 1 (ng puts the caller on leg 0: a plain PSTN caller
@@ -721,12 +777,18 @@ fn unauthenticated_srtp_legs_do_not_latch_on_any_packet() {
             net.now,
         )
         .unwrap();
-    // Anyone can make a packet that "unprotects" without a tag.
-    assert!(net.send(1, EVIL, &a.protect(&rtp(1, 0xa))).is_none());
+    // Anyone can make a packet that "unprotects" without a tag. One from elsewhere is refused
+    // before it reaches the keys: far ahead on the client's SSRC, it would otherwise have
+    // moved the replay window past the client's next packets.
+    let mut forger = Endpoint::new(a.send_policy.clone(), Policy::new(p, key(p, 2)));
+    assert!(net
+        .send(1, EVIL, &forger.protect(&rtp(30_001, 0xa)))
+        .is_none());
     let info = net.engine.call(call).unwrap();
     assert_eq!(info.legs[0].remote_rtp, Some(addr(A)));
     assert_eq!(info.legs[0].stats.counters.drops.unknown_source, 1);
     assert!(net.send(1, A, &a.protect(&rtp(2, 0xa))).is_some());
+    assert!(net.send(1, A, &a.protect(&rtp(3, 0xa))).is_some());
 }
 
 /// An optional-SRTP offer answered with plain RTP: the gateway leg drops its keys, the call

@@ -22,6 +22,7 @@
 mod call;
 mod policy;
 mod ports;
+mod rtcp;
 mod stats;
 mod table;
 
@@ -257,6 +258,27 @@ struct Leg {
 struct Crypto {
     rx: Session,
     tx: Session,
+    /// The endpoint receives under a key it also sends with (it echoed the relay's key):
+    /// what the relay sends it would authenticate if replayed back, so packets of the SSRCs
+    /// the relay sends toward it are refused on receive.
+    reflects: bool,
+}
+
+impl Crypto {
+    fn new(rx: Session, tx: Session) -> Self {
+        let reflects = rx.shares_key_with(&tx);
+        Self { rx, tx, reflects }
+    }
+
+    /// Whether `packet` (RTP, or RTCP if `rtcp`) carries an SSRC the relay sends under a key
+    /// it also receives with: its own packet replayed back.
+    fn reflected(&self, packet: &[u8], rtcp: bool) -> bool {
+        let at = if rtcp { 4 } else { 8 };
+        self.reflects
+            && packet
+                .get(at..at + 4)
+                .is_some_and(|s| self.tx.sends(u32::from_be_bytes([s[0], s[1], s[2], s[3]])))
+    }
 }
 
 impl std::fmt::Debug for Crypto {
@@ -399,6 +421,7 @@ impl Engine {
                 c.tx.rekey(k)
                     .map_err(|source| EngineError::Srtp { leg, source })?;
             }
+            c.reflects = c.rx.shares_key_with(&c.tx);
         }
         if let Some(r) = update.remote {
             l.configured = Some(r);
@@ -549,7 +572,28 @@ impl Engine {
         }
         let channel = if rtcp { Channel::Rtcp } else { Channel::Rtp };
 
-        // Inbound: authenticate (and decrypt) first where keys allow, else check the source.
+        // Inbound. A packet that cannot prove its sender (plain, or RTP under
+        // UNAUTHENTICATED_SRTP) passes the source check first, so that one from elsewhere
+        // changes nothing, not even the SRTP state its keys would move; one that can is
+        // authenticated (and decrypted) first, and only then may it move the leg.
+        let proves = a
+            .crypto
+            .as_ref()
+            .is_some_and(|c| rtcp || c.rx.authenticates_rtp());
+        if !proves {
+            if let Some(moved) = a.accept_source(channel, from) {
+                if !moved {
+                    a.counters.drops.count(DropReason::UnknownSource);
+                    return None;
+                }
+                self.events.push_back(Event::Latched {
+                    call: id,
+                    leg: i,
+                    channel,
+                    remote: from,
+                });
+            }
+        }
         let mut plain_len = len;
         let authenticated = match (&mut a.crypto, call.mode) {
             (Some(c), Mode::PassThrough { .. }) => {
@@ -570,6 +614,10 @@ impl Engine {
                 true
             }
             (Some(c), _) => {
+                if c.reflected(&buf[..len], rtcp) {
+                    a.counters.drops.count(DropReason::Replay);
+                    return None;
+                }
                 let r = if rtcp {
                     c.rx.unprotect_rtcp(&mut buf[..len]).map(|p| p.len())
                 } else {
@@ -586,24 +634,8 @@ impl Engine {
             }
             (None, _) => false,
         };
-        // With UNAUTHENTICATED_SRTP an RTP packet proves nothing about its sender.
-        let authenticated =
-            authenticated && (rtcp || a.crypto.as_ref().is_some_and(|c| c.rx.authenticates_rtp()));
-        if authenticated {
-            if a.remote(channel) != Some(from) {
-                a.set_remote(channel, from);
-                self.events.push_back(Event::Latched {
-                    call: id,
-                    leg: i,
-                    channel,
-                    remote: from,
-                });
-            }
-        } else if let Some(moved) = a.accept_source(channel, from) {
-            if !moved {
-                a.counters.drops.count(DropReason::UnknownSource);
-                return None;
-            }
+        if proves && authenticated && a.remote(channel) != Some(from) {
+            a.set_remote(channel, from);
             self.events.push_back(Event::Latched {
                 call: id,
                 leg: i,
@@ -626,6 +658,14 @@ impl Engine {
             a.counters.drops.count(DropReason::Policy);
             return None;
         };
+
+        // RTCP from the receiver of streams the relay re-based names them by the numbers
+        // sent; upstream they go back into the numbering of their sender.
+        if rtcp && !matches!(call.mode, Mode::PassThrough { .. }) {
+            if let Some(c) = a.crypto.as_ref() {
+                rtcp::translate(&mut buf[..plain_len], |ssrc| c.tx.sequence_offset(ssrc));
+            }
+        }
 
         // Outbound.
         let out_len = match (&mut b.crypto, call.mode) {
@@ -845,10 +885,10 @@ fn crypto_for(security: &Security, mode: Mode, leg: usize) -> Result<Option<Cryp
             // its key (refused, so the far end would go silent), so the numbers continue.
             let mut outbound = outbound.clone();
             outbound.sequence_continuity = !matches!(mode, Mode::PassThrough { .. });
-            Ok(Some(Crypto {
-                rx: Session::new(inbound).map_err(|source| EngineError::Srtp { leg, source })?,
-                tx: Session::new(&outbound).map_err(|source| EngineError::Srtp { leg, source })?,
-            }))
+            Ok(Some(Crypto::new(
+                Session::new(inbound).map_err(|source| EngineError::Srtp { leg, source })?,
+                Session::new(&outbound).map_err(|source| EngineError::Srtp { leg, source })?,
+            )))
         }
         _ => Ok(None),
     }
@@ -954,16 +994,18 @@ fn kept_alive(legs: &[Leg; 2], l: usize) -> bool {
     }
 }
 
-/// An empty RTCP receiver report (RFC 3550 §6.4.2) from `ssrc`, protected for the leg if it
-/// carries SRTP: keeps a client's RTCP timeout from ending a call whose other side is silent.
+/// The relay's own RTCP from `ssrc`: a compound packet (RFC 3550 §6.1) of an empty receiver
+/// report (§6.4.2) and an SDES chunk with the CNAME every compound packet carries (§6.5.1),
+/// protected for the leg if it carries SRTP. Keeps a client's RTCP timeout from ending a call
+/// whose other side is silent.
 fn bridge_receiver_report(leg: &mut Leg, ssrc: u32) -> Option<OwnedTransmit> {
     let destination = leg.remote_rtcp?;
-    let mut data = vec![0u8; 8 + TAIL_ROOM];
-    data[..4].copy_from_slice(&[0x80, 201, 0, 1]);
-    data[4..8].copy_from_slice(&ssrc.to_be_bytes());
+    let report = own_rtcp(ssrc);
+    let mut data = vec![0u8; report.len() + TAIL_ROOM];
+    data[..report.len()].copy_from_slice(&report);
     let len = match leg.crypto.as_mut() {
-        Some(c) => c.tx.protect_rtcp(&mut data, 8).ok()?,
-        None => 8,
+        Some(c) => c.tx.protect_rtcp(&mut data, report.len()).ok()?,
+        None => report.len(),
     };
     data.truncate(len);
     Some(OwnedTransmit {
@@ -971,4 +1013,27 @@ fn bridge_receiver_report(leg: &mut Leg, ssrc: u32) -> Option<OwnedTransmit> {
         destination,
         data,
     })
+}
+
+/// Length of [`own_rtcp`]'s compound packet.
+const OWN_RTCP_LEN: usize = 8 + 28;
+
+/// The relay's compound RTCP from `ssrc`: an empty receiver report, then an SDES chunk whose
+/// CNAME, `relay-` and the SSRC in hex, names the relay's side of this call only (RFC 7022
+/// prefers per-session CNAMEs to ones that identify a host).
+fn own_rtcp(ssrc: u32) -> [u8; OWN_RTCP_LEN] {
+    let mut p = [0u8; OWN_RTCP_LEN];
+    p[..4].copy_from_slice(&[0x80, 201, 0, 1]);
+    p[4..8].copy_from_slice(&ssrc.to_be_bytes());
+    // SDES, one chunk, 6 words after the header: SSRC, CNAME (type 1, 14 octets), the end
+    // item (a zero octet) and padding to the word (RFC 3550 §6.5).
+    p[8..12].copy_from_slice(&[0x81, 202, 0, 6]);
+    p[12..16].copy_from_slice(&ssrc.to_be_bytes());
+    p[16] = 1;
+    p[17] = 14;
+    p[18..24].copy_from_slice(b"relay-");
+    for (i, d) in p[24..32].iter_mut().enumerate() {
+        *d = b"0123456789abcdef"[(ssrc >> (28 - 4 * i) & 0xf) as usize];
+    }
+    p
 }

@@ -8,7 +8,8 @@ use std::time::Instant;
 pub enum DropReason {
     /// The SRTP/SRTCP tag did not verify (forged or corrupted), or the MKI is unknown.
     Auth,
-    /// Replayed, or too old for the replay window.
+    /// Replayed, too old for the replay window, or the relay's own packet sent back to it
+    /// (an endpoint that echoed the relay's key).
     Replay,
     /// Not allowed by the call: direction (hold), no remote known yet, key exhausted.
     Policy,
