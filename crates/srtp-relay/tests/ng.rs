@@ -301,6 +301,29 @@ async fn ping_list_malformed_and_retransmission() {
     );
     let first = ng.raw(&datagram);
     assert_eq!(ng.raw(&datagram), first);
+    // Only the peer the reply went to gets it again (it carries the relay's keys when the
+    // call is SRTP): another peer with the same cookie is served afresh.
+    let other = socket();
+    other
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let ping = dict([("command", Value::str("ping"))]).encode();
+    let to = ng.server.ng_addr().unwrap();
+    other
+        .send_to(&[b"retx ".as_slice(), &ping].concat(), to)
+        .unwrap();
+    let got = support::recv(&other).expect("a reply");
+    assert_eq!(got, [b"retx ".as_slice(), b"d6:result4:ponge"].concat());
+    // A cookie longer than any client's (128 bytes) is not answered.
+    other
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let long = [vec![b'c'; 129], b" ".to_vec(), ping.clone()].concat();
+    other.send_to(&long, to).unwrap();
+    assert!(support::recv(&other).is_none());
+    let fine = [vec![b'c'; 128], b" ".to_vec(), ping].concat();
+    other.send_to(&fine, to).unwrap();
+    assert!(support::recv(&other).is_some());
     assert_eq!(ng.server.control().relay().calls().len(), 1);
     let r = ng.send(vec![("command", Value::str("list"))]);
     assert_eq!(r.get_strs("calls"), vec!["retx-call"]);
@@ -308,6 +331,39 @@ async fn ping_list_malformed_and_retransmission() {
     assert_eq!(ng.delete("retx-call").get_str("result"), Some("error"));
     assert!(ng.server.control().relay().calls().is_empty());
     ng.server.stop().await;
+}
+
+/// Offers whose every section is rejected hold no port, so their number is capped (else a
+/// stream of them would grow the relay's memory without end).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_without_media_are_capped() {
+    let mut ng = Ng::start((45800, 45899)).await;
+    let rejected = phone(0, "RTP/AVP");
+    let offer = |ng: &mut Ng, call: &str| {
+        ng.send(vec![
+            ("command", Value::str("offer")),
+            ("call-id", Value::str(call)),
+            ("from-tag", Value::str("x")),
+            ("sdp", Value::str(&rejected)),
+        ])
+    };
+    for n in 0..1024 {
+        let r = offer(&mut ng, &format!("no-media-{n}"));
+        assert_eq!(r.get_str("result"), Some("ok"), "offer {n}");
+    }
+    let r = offer(&mut ng, "one-too-many");
+    assert_eq!(r.get_str("result"), Some("error"));
+    assert!(r
+        .get_str("error-reason")
+        .unwrap()
+        .contains("too many calls without a media section"));
+    // A call with media is still taken, and a rejected one deleted makes room.
+    let a = socket();
+    ng.offer("with-media", &phone(port(&a), "RTP/AVP"), vec![]);
+    assert_eq!(ng.delete("no-media-0").get_str("result"), Some("ok"));
+    let r = offer(&mut ng, "one-too-many");
+    assert_eq!(r.get_str("result"), Some("ok"));
+    ng.finish("with-media").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -212,10 +212,12 @@ impl Api {
             .and_then(|c| c.first())
             .map(tls::identities)
             .unwrap_or_default();
-        let role = state.roles.role(ids.iter().map(String::as_str));
+        let role = state
+            .roles
+            .role(ids.iter().map(|(id, c)| (id.as_str(), *c)));
         let client = Client {
             peer,
-            identity: ids.into_iter().next(),
+            identity: ids.into_iter().next().map(|(id, _)| id),
             role,
         };
         self.http(tls, client).await;

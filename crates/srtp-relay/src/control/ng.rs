@@ -48,13 +48,24 @@ use super::{answer_line, Control, CreateError};
 use crate::engine::{EncryptionLevel, LegUpdate, Mode, Security, SrtpMode};
 use crate::io::{CallRequest, LegRequest, LocalPorts, RelayError};
 
+/// Most calls kept whose every media section is rejected (they hold no port).
+const MAX_CALLS_WITHOUT_MEDIA: usize = 1024;
+/// How long a call whose every media section is rejected is kept for a re-offer.
+const WITHOUT_MEDIA_KEPT: Duration = Duration::from_secs(60);
+
 /// How long a reply is kept to answer a retransmitted command with the same cookie.
 const REPLY_CACHE_TIME: Duration = Duration::from_secs(30);
 /// Most replies kept.
 const REPLY_CACHE_LEN: usize = 1024;
+/// Most bytes of replies kept (an offer's reply carries a whole SDP).
+const REPLY_CACHE_BYTES: usize = 16 << 20;
+/// The longest cookie answered. rtpengine's modules send a few dozen bytes; a longer one is
+/// not a client's, and every reply repeats it.
+const MAX_COOKIE: usize = 128;
 
-/// A reply kept for retransmissions: when, the cookie, the datagram.
-type CachedReply = (Instant, Vec<u8>, Vec<u8>);
+/// A reply kept for retransmissions: when, to whom, the cookie, the datagram. A reply is
+/// repeated only to the peer it went to: it may carry the relay's SRTP keys.
+type CachedReply = (Instant, SocketAddr, Vec<u8>, Vec<u8>);
 
 /// The ng listener and its calls.
 #[derive(Debug)]
@@ -106,6 +117,13 @@ struct Stream {
     /// Packets in and out of the relay calls this section had that ended (removed with
     /// port 0, rejected in an answer), for `delete`'s totals.
     ended: (u64, u64),
+}
+
+impl NgCall {
+    /// Whether no section of the call has a relay call (all rejected, or ended).
+    fn carries_nothing(&self) -> bool {
+        self.streams.iter().all(|s| s.relay.is_none())
+    }
 }
 
 impl Stream {
@@ -168,7 +186,15 @@ impl Ng {
     pub fn handle(&self, datagram: &[u8], peer: SocketAddr) -> Option<Vec<u8>> {
         let space = datagram.iter().position(|&b| b == b' ')?;
         let (cookie, rest) = (&datagram[..space], &datagram[space + 1..]);
-        if let Some(cached) = self.cached(cookie) {
+        if cookie.len() > MAX_COOKIE {
+            self.control
+                .metrics
+                .ng_malformed
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%peer, len = cookie.len(), "ng cookie too long: not answered");
+            return None;
+        }
+        if let Some(cached) = self.cached(peer, cookie) {
             return Some(cached);
         }
         let reply = match Value::decode(rest) {
@@ -208,31 +234,35 @@ impl Ng {
         let mut out = cookie.to_vec();
         out.push(b' ');
         out.extend(reply.encode());
-        self.remember(cookie, &out);
+        self.remember(peer, cookie, &out);
         Some(out)
     }
 
-    fn cached(&self, cookie: &[u8]) -> Option<Vec<u8>> {
+    fn cached(&self, peer: SocketAddr, cookie: &[u8]) -> Option<Vec<u8>> {
         let mut replies = self.replies.lock().ok()?;
         let now = Instant::now();
         while replies
             .front()
-            .is_some_and(|(t, _, _)| now.duration_since(*t) > REPLY_CACHE_TIME)
+            .is_some_and(|(t, ..)| now.duration_since(*t) > REPLY_CACHE_TIME)
         {
             replies.pop_front();
         }
         replies
             .iter()
-            .find(|(_, c, _)| c == cookie)
-            .map(|(_, _, r)| r.clone())
+            .find(|(_, p, c, _)| *p == peer && c == cookie)
+            .map(|(.., r)| r.clone())
     }
 
-    fn remember(&self, cookie: &[u8], reply: &[u8]) {
+    fn remember(&self, peer: SocketAddr, cookie: &[u8], reply: &[u8]) {
         if let Ok(mut replies) = self.replies.lock() {
-            if replies.len() == REPLY_CACHE_LEN {
-                replies.pop_front();
+            replies.push_back((Instant::now(), peer, cookie.to_vec(), reply.to_vec()));
+            let mut bytes: usize = replies.iter().map(|(.., r)| r.len()).sum();
+            while replies.len() > REPLY_CACHE_LEN || bytes > REPLY_CACHE_BYTES {
+                let Some((.., r)) = replies.pop_front() else {
+                    break;
+                };
+                bytes -= r.len();
             }
-            replies.push_back((Instant::now(), cookie.to_vec(), reply.to_vec()));
         }
     }
 
@@ -300,6 +330,17 @@ impl Ng {
             }
             Ok::<_, String>(())
         })();
+        let carries_nothing = streams.iter().all(|s| s.relay.is_none());
+        let result = result.and_then(|()| {
+            // A call that carries no section holds no port, so nothing else bounds them.
+            let idle = calls.values().filter(|c| c.carries_nothing()).count();
+            if carries_nothing && idle >= MAX_CALLS_WITHOUT_MEDIA {
+                return Err(format!(
+                    "too many calls without a media section ({MAX_CALLS_WITHOUT_MEDIA})"
+                ));
+            }
+            Ok(())
+        });
         if let Err(e) = result {
             for s in &streams {
                 if let Some(id) = s.relay {
@@ -891,8 +932,13 @@ impl Ng {
         let running = self.control.relay().calls();
         let live = |id: u64| running.binary_search(&id).is_ok();
         calls.retain(|_, c| {
-            let keep = c.streams.iter().all(|s| s.relay.is_none())
-                || c.streams.iter().filter_map(|s| s.relay).any(live);
+            let keep = if c.carries_nothing() {
+                // Every section rejected (port 0 in the offer or the answer): kept for a
+                // re-offer that opens one, as long as a section's media would be.
+                c.created.elapsed() < WITHOUT_MEDIA_KEPT
+            } else {
+                c.streams.iter().filter_map(|s| s.relay).any(live)
+            };
             if !keep {
                 // Collected, so the relay does not keep their final figures for nobody.
                 for s in &mut c.streams {

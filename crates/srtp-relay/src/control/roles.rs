@@ -74,6 +74,16 @@ pub enum Action {
     Health,
 }
 
+/// How a client identity compares with the names of a [`RoleMap`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compare {
+    /// Host names (common names, DNS names, IP addresses): without regard to ASCII case, as
+    /// DNS compares them (RFC 4343) and as IPv6 addresses may be written.
+    IgnoreAsciiCase,
+    /// URIs and e-mail addresses, whose paths and local parts are case-sensitive: exactly.
+    Exact,
+}
+
 /// The configured mapping from client identities (subject CN or SAN) to roles.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RoleMap {
@@ -86,15 +96,20 @@ impl RoleMap {
         Self { map }
     }
 
-    /// The role of the first identity (in the order given) that is mapped. Identities are
-    /// compared exactly, except DNS names which compare without regard to ASCII case.
-    pub fn role<'a>(&self, identities: impl IntoIterator<Item = &'a str>) -> Option<Role> {
-        identities.into_iter().find_map(|id| {
-            self.map.get(id).copied().or_else(|| {
-                self.map
+    /// The role of the first identity (in the order given) that is mapped, each compared as
+    /// its [`Compare`] says.
+    pub fn role<'a>(
+        &self,
+        identities: impl IntoIterator<Item = (&'a str, Compare)>,
+    ) -> Option<Role> {
+        identities.into_iter().find_map(|(id, compare)| {
+            self.map.get(id).copied().or_else(|| match compare {
+                Compare::Exact => None,
+                Compare::IgnoreAsciiCase => self
+                    .map
                     .iter()
                     .find(|(k, _)| k.eq_ignore_ascii_case(id))
-                    .map(|(_, r)| *r)
+                    .map(|(_, r)| *r),
             })
         })
     }
@@ -129,8 +144,22 @@ mod tests {
 
     #[test]
     fn unmapped_identity_has_no_role() {
-        let map = RoleMap::new([("proxy".to_string(), Role::Operator)].into());
-        assert_eq!(map.role(["other", "PROXY"]), Some(Role::Operator));
-        assert_eq!(map.role(["other"]), None);
+        use Compare::*;
+        let map = RoleMap::new(
+            [
+                ("proxy".to_string(), Role::Operator),
+                ("spiffe://pbx/edge".to_string(), Role::Admin),
+            ]
+            .into(),
+        );
+        assert_eq!(
+            map.role([("other", IgnoreAsciiCase), ("PROXY", IgnoreAsciiCase)]),
+            Some(Role::Operator)
+        );
+        assert_eq!(map.role([("other", IgnoreAsciiCase)]), None);
+        // A URI or e-mail address differing in case is another identity.
+        assert_eq!(map.role([("PROXY", Exact)]), None);
+        assert_eq!(map.role([("spiffe://pbx/EDGE", Exact)]), None);
+        assert_eq!(map.role([("spiffe://pbx/edge", Exact)]), Some(Role::Admin));
     }
 }

@@ -12,6 +12,8 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
+use super::roles::Compare;
+
 /// Why TLS material could not be loaded.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -111,30 +113,32 @@ pub fn client_config(
     Ok(Arc::new(config))
 }
 
-/// The identities of a client certificate a role may be mapped from, in lookup order: the
-/// subject's common names, then the DNS, URI, e-mail and IP subject alternative names.
-/// Empty for a certificate that does not parse (the verifier accepted it, so that does not
-/// happen in practice).
-pub fn identities(cert: &CertificateDer<'_>) -> Vec<String> {
+/// The identities of a client certificate a role may be mapped from, in lookup order, each
+/// with how it compares: the subject's common names, then the DNS, URI, e-mail and IP
+/// subject alternative names. Empty for a certificate that does not parse (the verifier
+/// accepted it, so that does not happen in practice).
+pub fn identities(cert: &CertificateDer<'_>) -> Vec<(String, Compare)> {
     let Ok((_, x509)) = X509Certificate::from_der(cert.as_ref()) else {
         return Vec::new();
     };
-    let mut out: Vec<String> = x509
+    let host = |s: String| (s, Compare::IgnoreAsciiCase);
+    let mut out: Vec<(String, Compare)> = x509
         .subject()
         .iter_common_name()
-        .filter_map(|cn| cn.as_str().ok().map(str::to_owned))
+        .filter_map(|cn| cn.as_str().ok().map(|s| host(s.to_owned())))
         .collect();
     if let Ok(Some(san)) = x509.subject_alternative_name() {
         for name in &san.value.general_names {
             match name {
-                GeneralName::DNSName(s) | GeneralName::URI(s) | GeneralName::RFC822Name(s) => {
-                    out.push((*s).to_owned())
+                GeneralName::DNSName(s) => out.push(host((*s).to_owned())),
+                GeneralName::URI(s) | GeneralName::RFC822Name(s) => {
+                    out.push(((*s).to_owned(), Compare::Exact))
                 }
                 GeneralName::IPAddress(b) => {
                     if let Ok(v4) = <[u8; 4]>::try_from(*b) {
-                        out.push(std::net::Ipv4Addr::from(v4).to_string());
+                        out.push(host(std::net::Ipv4Addr::from(v4).to_string()));
                     } else if let Ok(v6) = <[u8; 16]>::try_from(*b) {
-                        out.push(std::net::Ipv6Addr::from(v6).to_string());
+                        out.push(host(std::net::Ipv6Addr::from(v6).to_string()));
                     }
                 }
                 _ => {}
