@@ -650,13 +650,24 @@ enum LatchingJson {
 
 /// A leg's SRTP: the endpoint's `a=crypto` lines (the first usable one is taken), or a
 /// profile and base64 `key||salt`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SrtpJson {
     #[serde(default)]
     crypto: Vec<String>,
     profile: Option<String>,
     key: Option<String>,
+}
+
+/// Shows which keys were given, never the keys.
+impl std::fmt::Debug for SrtpJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SrtpJson")
+            .field("crypto_lines", &self.crypto.len())
+            .field("profile", &self.profile)
+            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl SrtpJson {
@@ -693,8 +704,8 @@ impl SrtpJson {
     }
 }
 
-/// `PATCH /v1/calls/{id}`.
-#[derive(Debug, Deserialize)]
+/// `PATCH /v1/calls/{id}`. Its `Debug` output hides the `a=crypto` line.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UpdateCall {
     leg: u8,
@@ -706,6 +717,19 @@ struct UpdateCall {
     /// Generate new keys for what the relay sends to this leg; the new line is returned.
     #[serde(default)]
     rekey_relay: bool,
+}
+
+impl std::fmt::Debug for UpdateCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpdateCall")
+            .field("leg", &self.leg)
+            .field("remote", &self.remote)
+            .field("remote_rtcp", &self.remote_rtcp)
+            .field("direction", &self.direction)
+            .field("crypto", &self.crypto.as_ref().map(|_| "<redacted>"))
+            .field("rekey_relay", &self.rekey_relay)
+            .finish()
+    }
 }
 
 impl UpdateCall {
@@ -1071,5 +1095,21 @@ mod tests {
             unknown_field("unknown field `x`, expected one of `mode`"),
             " (unknown field x)"
         );
+    }
+
+    #[test]
+    fn debug_never_shows_keys() {
+        let body = br#"{"mode":{"type":"transcrypt"},"legs":[
+            {"srtp":{"crypto":["1 AES_CM_128_HMAC_SHA1_80 inline:SECRETA"]}},
+            {"srtp":{"profile":"AES_CM_128_HMAC_SHA1_80","key":"SECRETB"}}]}"#;
+        let create = parse_json::<CreateCall>(body).unwrap();
+        let update = parse_json::<UpdateCall>(
+            br#"{"leg":0,"crypto":"1 AES_CM_128_HMAC_SHA1_80 inline:SECRETC"}"#,
+        )
+        .unwrap();
+        let shown = format!("{create:?} {update:?}");
+        for secret in ["SECRETA", "SECRETB", "SECRETC"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
     }
 }

@@ -6,12 +6,13 @@
 //! `a=x-` attributes) is kept as it was, in order. ICE and DTLS attributes are removed from
 //! rewritten sections: the relay terminates the transport and speaks neither.
 
+use std::fmt;
 use std::net::IpAddr;
 
 use crate::engine::MediaDirection;
 
-/// A parsed session description.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A parsed session description. Its `Debug` output hides the keys of `a=crypto` lines.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Sdp {
     /// Session-level lines (`v=`, `o=`, `s=`, `c=`, `t=`, `a=`), without line ends.
     pub session: Vec<String>,
@@ -21,8 +22,8 @@ pub struct Sdp {
     eol: &'static str,
 }
 
-/// One `m=` section.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One `m=` section. Its `Debug` output hides the keys of `a=crypto` lines.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Media {
     /// `audio`, `video`, …
     pub kind: String,
@@ -34,6 +35,53 @@ pub struct Media {
     pub formats: String,
     /// The section's lines after `m=`.
     pub lines: Vec<String>,
+}
+
+/// Lines as `Debug` shows them: an `a=crypto` line's key parameters (`inline:…`) hidden.
+struct Redacted<'a>(&'a [String]);
+
+impl fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|l| match l.strip_prefix("a=crypto:") {
+                Some(rest) => {
+                    let kept: Vec<&str> = rest
+                        .split(' ')
+                        .map(|w| {
+                            if w.contains("inline:") {
+                                "inline:<redacted>"
+                            } else {
+                                w
+                            }
+                        })
+                        .collect();
+                    format!("a=crypto:{}", kept.join(" "))
+                }
+                None => l.clone(),
+            }))
+            .finish()
+    }
+}
+
+impl fmt::Debug for Sdp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sdp")
+            .field("session", &Redacted(&self.session))
+            .field("media", &self.media)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Media {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Media")
+            .field("kind", &self.kind)
+            .field("port", &self.port)
+            .field("proto", &self.proto)
+            .field("formats", &self.formats)
+            .field("lines", &Redacted(&self.lines))
+            .finish()
+    }
 }
 
 /// Why a description could not be used.
@@ -412,6 +460,18 @@ mod tests {
             assert!(!out.contains(gone), "{gone}: {out}");
         }
         assert!(out.contains("a=tool:x"), "{out}");
+    }
+
+    #[test]
+    fn debug_hides_keys() {
+        let text = "v=0\r\na=crypto:9 AES_CM_128_HMAC_SHA1_80 inline:SESSIONKEY\r\n\
+            m=audio 4000 RTP/SAVP 0\r\n\
+            a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:MEDIAKEY|2^20|1:4;inline:OTHER KDR=1\r\n";
+        let shown = format!("{:?}", Sdp::parse(text).unwrap());
+        for secret in ["SESSIONKEY", "MEDIAKEY", "OTHER"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:<redacted> KDR=1"));
     }
 
     #[test]
