@@ -78,6 +78,9 @@ pub struct Api {
     calls: Mutex<HashMap<u64, CallMeta>>,
 }
 
+/// Every this many calls the API remembers, it forgets those that ended by themselves.
+const PRUNE_EVERY: usize = 1024;
+
 /// What the API keeps about a call it created: never keys.
 #[derive(Clone, Copy, Debug)]
 struct CallMeta {
@@ -374,8 +377,15 @@ impl Api {
                         relay_lines[1].as_ref().map(LineShape::of),
                     ],
                 };
-                if let Ok(mut c) = self.calls.lock() {
+                let grown = self.calls.lock().is_ok_and(|mut c| {
                     c.insert(created.id, meta);
+                    c.len() % PRUNE_EVERY == 0
+                });
+                if grown {
+                    // Calls that ended by themselves (inactivity) leave their entries
+                    // behind when the client never lists or deletes them.
+                    let next = self.control.relay().next_call_id();
+                    self.keep_only(&self.control.relay().calls(), next);
                 }
                 let legs: Vec<Value> = created
                     .legs
@@ -471,6 +481,7 @@ impl Api {
     }
 
     fn list(&self) -> Response<Full<Bytes>> {
+        let next = self.control.relay().next_call_id();
         let ids = self.control.relay().calls();
         let calls: Vec<Value> = ids
             .iter()
@@ -482,10 +493,16 @@ impl Api {
                     .map(|i| self.call_json(id, &i))
             })
             .collect();
-        if let Ok(mut c) = self.calls.lock() {
-            c.retain(|id, _| ids.binary_search(id).is_ok());
-        }
+        self.keep_only(&ids, next);
         json_response(StatusCode::OK, &json!({"calls": calls}))
+    }
+
+    /// Forgets the calls not in `live` (sorted ids of the relay's calls, read after `next`,
+    /// the next id then), except those created since (ids `next` and up).
+    fn keep_only(&self, live: &[u64], next: u64) {
+        if let Ok(mut c) = self.calls.lock() {
+            c.retain(|id, _| *id >= next || live.binary_search(id).is_ok());
+        }
     }
 
     fn forget(&self, id: u64) {
@@ -1095,6 +1112,56 @@ mod tests {
             unknown_field("unknown field `x`, expected one of `mode`"),
             " (unknown field x)"
         );
+    }
+
+    /// The API forgets calls that ended without it (inactivity), never one created while it
+    /// looked.
+    #[test]
+    fn forgets_only_calls_that_ended() {
+        let relay = crate::io::Relay::start(crate::io::RelayConfig {
+            ports: 48000..=48099,
+            workers: 1,
+            ..Default::default()
+        })
+        .unwrap();
+        let api = Api::new(Arc::new(Control::new(
+            relay,
+            std::net::Ipv4Addr::LOCALHOST.into(),
+        )));
+        let relay = api.control.relay();
+        let plain = || CallRequest {
+            mode: crate::engine::Mode::PassThrough { verify: false },
+            legs: [
+                LegRequest::new(crate::engine::Security::Plain),
+                LegRequest::new(crate::engine::Security::Plain),
+            ],
+        };
+        let (kept, ended) = (
+            relay.create_call(plain()).unwrap(),
+            relay.create_call(plain()).unwrap(),
+        );
+        let meta = |ports| CallMeta {
+            ports,
+            lines: [None, None],
+        };
+        {
+            let mut c = api.calls.lock().unwrap();
+            c.insert(kept.id, meta(kept.legs));
+            c.insert(ended.id, meta(ended.legs));
+        }
+        relay.delete_call(ended.id).unwrap();
+        let next = relay.next_call_id();
+        let live = relay.calls();
+        // A call created between the two reads, its entry already there.
+        let racing = relay.create_call(plain()).unwrap();
+        api.calls
+            .lock()
+            .unwrap()
+            .insert(racing.id, meta(racing.legs));
+        api.keep_only(&live, next);
+        let mut left: Vec<u64> = api.calls.lock().unwrap().keys().copied().collect();
+        left.sort_unstable();
+        assert_eq!(left, vec![kept.id, racing.id]);
     }
 
     #[test]

@@ -504,6 +504,12 @@ impl Relay {
             .ok_or(RelayError::UnknownCall(id))
     }
 
+    /// The id the next call will get: ids only grow, so every call with a lower id was
+    /// created (or had begun to be) before this was read.
+    pub fn next_call_id(&self) -> u64 {
+        self.next_call.load(Ordering::Relaxed)
+    }
+
     /// The ids of the running calls.
     pub fn calls(&self) -> Vec<u64> {
         let mut v: Vec<u64> = self
