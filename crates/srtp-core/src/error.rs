@@ -152,7 +152,11 @@ impl fmt::Display for PolicyError {
                     "master salt is {actual} bytes, the profile needs {expected}"
                 )
             }
-            Self::MkiLength(n) => write!(f, "MKI of {n} bytes: 1 to {MAX_MKI_LEN} are supported"),
+            Self::MkiLength(n) => write!(
+                f,
+                "MKI of {n} bytes (or a value too large for them): MKIs are 1 to {MAX_MKI_LEN} \
+                 bytes"
+            ),
             Self::InconsistentMki => f.write_str(
                 "with several master keys every key needs an MKI, all of the same length",
             ),

@@ -321,9 +321,6 @@ fn transcrypt_between_different_profiles_and_mkis() {
     assert!(info.legs[0].srtp && !info.legs[0].rtcp_mux && info.legs[1].rtcp_mux);
 }
 
-/// A transcrypt call keeps each SRTP side alive with RTCP of its own when the other side
-/// sends none (a Microsoft client facing an SRTP trunk that is silent on hold): reports go
-/// only toward the side that gets no RTCP, under that side's keys.
 /// An endpoint that echoed the relay's key (one key both ways, which RFC 3711 allows while
 /// the SSRCs differ): what the relay sends it, replayed back from elsewhere, would
 /// authenticate and move the media. Packets of the SSRCs the relay sends toward a leg are
@@ -352,6 +349,9 @@ fn the_relays_own_packets_sent_back_under_an_echoed_key_are_refused() {
     assert_eq!(dest, addr(B));
 }
 
+/// A transcrypt call keeps each SRTP side alive with RTCP of its own when the other side
+/// sends none (a Microsoft client facing an SRTP trunk that is silent on hold): reports go
+/// only toward the side that gets no RTCP, under that side's keys.
 #[test]
 fn transcrypt_keeps_the_side_without_rtcp_alive() {
     let mut net = Net::new();
@@ -590,6 +590,27 @@ fn bridge_reports_go_to_the_srtp_side_whichever_leg_it_is() {
             "none while it sends its own"
         );
     }
+    // Its RTCP named its CNAME (SDES, RFC 3550 §6.5.1): when it goes quiet again, the
+    // bridge's reports sent as its SSRC carry that CNAME, so the client sees one per source.
+    let mut report = rtcp(0xb);
+    report.extend([0x81, 202, 0, 4, 0, 0, 0, 0xb, 1, 7]);
+    report.extend(b"gw@pstn");
+    report.extend([0, 0, 0]);
+    net.send(1, B, &report).unwrap();
+    let mut named = 0;
+    for second in 0..8u16 {
+        net.advance(Duration::from_secs(1));
+        let _ = net.send(2, A, &client.protect(&rtp(300 + second, 0xa)));
+        while let Some(t) = net.engine.poll_transmit() {
+            let mut data = t.data;
+            let rr = client.recv.unprotect_rtcp(&mut data).unwrap();
+            assert_eq!(rr[8..20], [0x81, 202, 0, 4, 0, 0, 0, 0xb, 1, 7, b'g', b'w']);
+            assert_eq!(rr[20..24], *b"@pst");
+            assert_eq!(rr[24..], [b'n', 0, 0, 0]);
+            named += 1;
+        }
+    }
+    assert!(named >= 1, "{named} reports");
 }
 
 /// Bridges set up together send their own RTCP spread over the interval, not in one burst:
@@ -752,31 +773,35 @@ fn a_socket_serves_one_call_only() {
     );
 }
 
-/// With `UNAUTHENTICATED_SRTP` an RTP packet proves nothing: such a leg latches like a plain
-/// one, and a spoofed source cannot take the media.
-#[test]
-fn unauthenticated_srtp_legs_do_not_latch_on_any_packet() {
+/// A bridge whose client (leg 0, at A) sends RTP under `UNAUTHENTICATED_SRTP`, latching as
+/// given.
+fn unauthenticated_bridge(latching: Latching) -> (Net, Endpoint, CallId) {
     let mut net = Net::new();
     let p = Profile::Aes128CmHmacSha1_80;
     let mut send = Policy::new(p, key(p, 1));
     send.authenticate_rtp = false;
-    let mut a = Endpoint::new(send, Policy::new(p, key(p, 2)));
+    let a = Endpoint::new(send, Policy::new(p, key(p, 2)));
     let mut l0 = leg(1, Some(A), a.security());
-    l0.latching = Latching::Strict;
+    l0.latching = latching;
     let call = net
         .engine
         .create_call(
             CallSpec {
-                mode: Mode::Bridge {
-                    level: EncryptionLevel::SupportEncryption,
-                    gateway: SrtpMode::NotSupported,
-                    gateway_tls: true,
-                },
+                mode: OPEN_BRIDGE,
                 legs: [l0, leg(2, Some(B), Security::Plain)],
             },
             net.now,
         )
         .unwrap();
+    (net, a, call)
+}
+
+/// With `UNAUTHENTICATED_SRTP` an RTP packet proves nothing: such a leg latches like a plain
+/// one, and a spoofed source cannot take the media.
+#[test]
+fn unauthenticated_srtp_legs_do_not_latch_on_any_packet() {
+    let (mut net, mut a, call) = unauthenticated_bridge(Latching::Strict);
+    let p = Profile::Aes128CmHmacSha1_80;
     // Anyone can make a packet that "unprotects" without a tag. One from elsewhere is refused
     // before it reaches the keys: far ahead on the client's SSRC, it would otherwise have
     // moved the replay window past the client's next packets.
@@ -789,6 +814,28 @@ fn unauthenticated_srtp_legs_do_not_latch_on_any_packet() {
     assert_eq!(info.legs[0].stats.counters.drops.unknown_source, 1);
     assert!(net.send(1, A, &a.protect(&rtp(2, 0xa))).is_some());
     assert!(net.send(1, A, &a.protect(&rtp(3, 0xa))).is_some());
+}
+
+/// On a leg whose packets cannot prove their sender, a packet the keys then refuse (here a
+/// replay) moves nothing, even from a source about to take over.
+#[test]
+fn a_refused_packet_never_moves_a_learning_leg() {
+    let (mut net, mut a, call) = unauthenticated_bridge(Latching::Learn { relatch_after: 2 });
+    let first = a.protect(&rtp(1, 0xa));
+    assert!(net.send(1, A, &first).is_some());
+    const MOVED: &str = "10.0.0.9:5000";
+    assert!(net.send(1, MOVED, &first).is_none(), "a new source, once");
+    assert!(net.send(1, MOVED, &first).is_none(), "twice, but a replay");
+    let leg0 = || net.engine.call(call).unwrap().legs[0].clone();
+    assert_eq!(leg0().remote_rtp, Some(addr(A)));
+    assert_eq!(leg0().stats.counters.drops.replay, 1);
+    assert!(net.engine.poll_event().is_none(), "no latching reported");
+    // A packet the keys accept from there completes the move.
+    assert!(net.send(1, MOVED, &a.protect(&rtp(2, 0xa))).is_some());
+    assert_eq!(
+        net.engine.call(call).unwrap().legs[0].remote_rtp,
+        Some(addr(MOVED))
+    );
 }
 
 /// An optional-SRTP offer answered with plain RTP: the gateway leg drops its keys, the call

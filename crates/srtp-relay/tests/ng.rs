@@ -334,35 +334,27 @@ async fn ping_list_malformed_and_retransmission() {
 }
 
 /// Offers whose every section is rejected hold no port, so their number is capped (else a
-/// stream of them would grow the relay's memory without end).
+/// stream of them would grow the relay's memory without end): past 1024 the one empty
+/// longest is forgotten.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_without_media_are_capped() {
     let mut ng = Ng::start((45800, 45899)).await;
     let rejected = phone(0, "RTP/AVP");
-    let offer = |ng: &mut Ng, call: &str| {
-        ng.send(vec![
+    for n in 0..=1024 {
+        let r = ng.send(vec![
             ("command", Value::str("offer")),
-            ("call-id", Value::str(call)),
+            ("call-id", Value::str(&format!("no-media-{n}"))),
             ("from-tag", Value::str("x")),
             ("sdp", Value::str(&rejected)),
-        ])
-    };
-    for n in 0..1024 {
-        let r = offer(&mut ng, &format!("no-media-{n}"));
+        ]);
         assert_eq!(r.get_str("result"), Some("ok"), "offer {n}");
     }
-    let r = offer(&mut ng, "one-too-many");
-    assert_eq!(r.get_str("result"), Some("error"));
-    assert!(r
-        .get_str("error-reason")
-        .unwrap()
-        .contains("too many calls without a media section"));
-    // A call with media is still taken, and a rejected one deleted makes room.
+    assert_eq!(ng.delete("no-media-0").get_str("result"), Some("error"));
+    assert_eq!(ng.delete("no-media-1").get_str("result"), Some("ok"));
+    assert_eq!(ng.delete("no-media-1024").get_str("result"), Some("ok"));
+    // Calls with media do not count.
     let a = socket();
     ng.offer("with-media", &phone(port(&a), "RTP/AVP"), vec![]);
-    assert_eq!(ng.delete("no-media-0").get_str("result"), Some("ok"));
-    let r = offer(&mut ng, "one-too-many");
-    assert_eq!(r.get_str("result"), Some("ok"));
     ng.finish("with-media").await;
 }
 

@@ -48,10 +48,9 @@ use super::{answer_line, Control, CreateError};
 use crate::engine::{EncryptionLevel, LegUpdate, Mode, Security, SrtpMode};
 use crate::io::{CallRequest, LegRequest, LocalPorts, RelayError};
 
-/// Most calls kept whose every media section is rejected (they hold no port).
+/// Most calls kept whose every media section is rejected: they hold no port, so nothing
+/// else bounds them; past this the one empty longest is forgotten.
 const MAX_CALLS_WITHOUT_MEDIA: usize = 1024;
-/// How long a call whose every media section is rejected is kept for a re-offer.
-const WITHOUT_MEDIA_KEPT: Duration = Duration::from_secs(60);
 
 /// How long a reply is kept to answer a retransmitted command with the same cookie.
 const REPLY_CACHE_TIME: Duration = Duration::from_secs(30);
@@ -81,6 +80,8 @@ struct NgCall {
     from_tag: String,
     to_tag: Option<String>,
     created: Instant,
+    /// Since when no section has had a relay call (all rejected or ended), if so.
+    emptied: Option<Instant>,
     streams: Vec<Stream>,
     /// The callee sent a re-offer (re-INVITE from its side); the next answer is the caller's.
     callee_reoffer: bool,
@@ -123,6 +124,22 @@ impl NgCall {
     /// Whether no section of the call has a relay call (all rejected, or ended).
     fn carries_nothing(&self) -> bool {
         self.streams.iter().all(|s| s.relay.is_none())
+    }
+}
+
+/// Forgets the calls without media that have been so longest, beyond
+/// [`MAX_CALLS_WITHOUT_MEDIA`].
+fn cap_without_media(calls: &mut HashMap<String, NgCall>) {
+    let mut empty: Vec<(Instant, String)> = calls
+        .iter()
+        .filter_map(|(id, c)| c.emptied.map(|t| (t, id.clone())))
+        .collect();
+    if empty.len() <= MAX_CALLS_WITHOUT_MEDIA {
+        return;
+    }
+    empty.sort_unstable();
+    for (_, id) in &empty[..empty.len() - MAX_CALLS_WITHOUT_MEDIA] {
+        calls.remove(id);
     }
 }
 
@@ -330,17 +347,6 @@ impl Ng {
             }
             Ok::<_, String>(())
         })();
-        let carries_nothing = streams.iter().all(|s| s.relay.is_none());
-        let result = result.and_then(|()| {
-            // A call that carries no section holds no port, so nothing else bounds them.
-            let idle = calls.values().filter(|c| c.carries_nothing()).count();
-            if carries_nothing && idle >= MAX_CALLS_WITHOUT_MEDIA {
-                return Err(format!(
-                    "too many calls without a media section ({MAX_CALLS_WITHOUT_MEDIA})"
-                ));
-            }
-            Ok(())
-        });
         if let Err(e) = result {
             for s in &streams {
                 if let Some(id) = s.relay {
@@ -353,6 +359,7 @@ impl Ng {
             from_tag: from_tag.to_owned(),
             to_tag: None,
             created: Instant::now(),
+            emptied: streams.iter().all(|s| s.relay.is_none()).then(Instant::now),
             streams,
             callee_reoffer: false,
         };
@@ -360,6 +367,7 @@ impl Ng {
             s.callee_lines.iter().collect()
         });
         calls.insert(call_id.to_owned(), call);
+        cap_without_media(&mut calls);
         Ok(ok_sdp(&out))
     }
 
@@ -932,13 +940,9 @@ impl Ng {
         let running = self.control.relay().calls();
         let live = |id: u64| running.binary_search(&id).is_ok();
         calls.retain(|_, c| {
-            let keep = if c.carries_nothing() {
-                // Every section rejected (port 0 in the offer or the answer): kept for a
-                // re-offer that opens one, as long as a section's media would be.
-                c.created.elapsed() < WITHOUT_MEDIA_KEPT
-            } else {
-                c.streams.iter().filter_map(|s| s.relay).any(live)
-            };
+            // A call whose every section is rejected (port 0 in the offer or the answer) is
+            // kept for a re-offer that opens one, or its delete (capped below).
+            let keep = c.carries_nothing() || c.streams.iter().filter_map(|s| s.relay).any(live);
             if !keep {
                 // Collected, so the relay does not keep their final figures for nobody.
                 for s in &mut c.streams {
@@ -956,6 +960,15 @@ impl Ng {
                 self.end_relay(s);
             }
         }
+        let now = Instant::now();
+        for c in calls.values_mut() {
+            c.emptied = match (c.carries_nothing(), c.emptied) {
+                (true, None) => Some(now),
+                (true, since) => since,
+                (false, _) => None,
+            };
+        }
+        cap_without_media(calls);
     }
 }
 

@@ -253,6 +253,10 @@ struct Leg {
     last_activity: Instant,
     /// The last SSRC this leg received, for the bridge's own RTCP.
     last_ssrc: Option<u32>,
+    /// The CNAME this leg's endpoint last gave in its RTCP (SDES) and the SSRC it named:
+    /// the relay's own RTCP sent as that SSRC repeats it (RFC 3550 §6.5.1: one CNAME per
+    /// source).
+    cname: Option<(u32, Box<[u8]>)>,
 }
 
 struct Crypto {
@@ -348,6 +352,7 @@ impl Engine {
                 counters: Counters::default(),
                 last_activity: now,
                 last_ssrc: None,
+                cname: None,
             });
         }
         let legs: [Leg; 2] = legs.try_into().expect("two legs");
@@ -580,19 +585,11 @@ impl Engine {
             .crypto
             .as_ref()
             .is_some_and(|c| rtcp || c.rx.authenticates_rtp());
-        if !proves {
-            if let Some(moved) = a.accept_source(channel, from) {
-                if !moved {
-                    a.counters.drops.count(DropReason::UnknownSource);
-                    return None;
-                }
-                self.events.push_back(Event::Latched {
-                    call: id,
-                    leg: i,
-                    channel,
-                    remote: from,
-                });
-            }
+        let source = (!proves).then(|| a.judge_source(channel, from));
+        if let Some(s @ (Source::Refused | Source::Candidate(_))) = source {
+            a.settle_source(channel, from, s);
+            a.counters.drops.count(DropReason::UnknownSource);
+            return None;
         }
         let mut plain_len = len;
         let authenticated = match (&mut a.crypto, call.mode) {
@@ -634,8 +631,19 @@ impl Engine {
             }
             (None, _) => false,
         };
-        if proves && authenticated && a.remote(channel) != Some(from) {
-            a.set_remote(channel, from);
+        // Only a packet let through moves the leg: one that authenticated, or one that
+        // passed the source check and then unprotect (a replay or a bad MKI moves nothing).
+        let moves = match source {
+            Some(s) => {
+                a.settle_source(channel, from, s);
+                s == Source::Moves
+            }
+            None => authenticated && a.remote(channel) != Some(from),
+        };
+        if moves {
+            if source.is_none() {
+                a.set_remote(channel, from);
+            }
             self.events.push_back(Event::Latched {
                 call: id,
                 leg: i,
@@ -664,6 +672,15 @@ impl Engine {
         if rtcp && !matches!(call.mode, Mode::PassThrough { .. }) {
             if let Some(c) = a.crypto.as_ref() {
                 rtcp::translate(&mut buf[..plain_len], |ssrc| c.tx.sequence_offset(ssrc));
+            }
+            // The endpoint's CNAME, for the relay's own RTCP sent as its SSRC.
+            if let Some((ssrc, name)) = rtcp::cname(&buf[..plain_len]) {
+                if a.cname
+                    .as_ref()
+                    .is_none_or(|(s, n)| (*s, &n[..]) != (ssrc, name))
+                {
+                    a.cname = Some((ssrc, name.into()));
+                }
             }
         }
 
@@ -728,9 +745,14 @@ impl Engine {
                     continue;
                 }
                 br.due[to] = now + interval;
-                let ssrc = call.legs[1 - to].last_ssrc.unwrap_or(br.ssrc);
+                let from = &call.legs[1 - to];
+                let ssrc = from.last_ssrc.unwrap_or(br.ssrc);
+                let cname = match &from.cname {
+                    Some((s, name)) if *s == ssrc => name.to_vec(),
+                    _ => format!("relay-{ssrc:08x}").into_bytes(),
+                };
                 let leg = &mut call.legs[to];
-                if let Some(t) = bridge_receiver_report(leg, ssrc) {
+                if let Some(t) = bridge_receiver_report(leg, ssrc, &cname) {
                     leg.counters.packets_out += 1;
                     leg.counters.bytes_out += t.data.len() as u64;
                     self.transmits.push_back(t);
@@ -811,36 +833,58 @@ impl Leg {
         }
     }
 
-    /// Source check for packets that cannot authenticate. `None`: accepted, nothing moved;
-    /// `Some(true)`: accepted and the remote moved to `from`; `Some(false)`: refused.
-    fn accept_source(&mut self, channel: Channel, from: SocketAddr) -> Option<bool> {
+    /// The source check for a packet that cannot authenticate, deciding without changing
+    /// anything (see [`settle_source`](Self::settle_source)).
+    fn judge_source(&self, channel: Channel, from: SocketAddr) -> Source {
         let current = self.remote(channel);
         if current == Some(from) {
-            self.candidate = None;
-            return None;
+            return Source::Known;
         }
         match self.latching {
-            Latching::Strict => Some(false),
+            Latching::Strict => Source::Refused,
             Latching::Learn { relatch_after } => {
                 if current.is_none() {
-                    self.set_remote(channel, from);
-                    return Some(true);
+                    return Source::Moves;
                 }
                 let count = match self.candidate {
                     Some((addr, n)) if addr == from => n + 1,
                     _ => 1,
                 };
                 if count >= relatch_after.max(1) {
-                    self.candidate = None;
-                    self.set_remote(channel, from);
-                    Some(true)
+                    Source::Moves
                 } else {
-                    self.candidate = Some((from, count));
-                    Some(false)
+                    Source::Candidate(count)
                 }
             }
         }
     }
+
+    /// Records what [`judge_source`](Self::judge_source) decided for a packet from `from`
+    /// that is let through (or, for a candidate, counted).
+    fn settle_source(&mut self, channel: Channel, from: SocketAddr, source: Source) {
+        match source {
+            Source::Known => self.candidate = None,
+            Source::Candidate(n) => self.candidate = Some((from, n)),
+            Source::Moves => {
+                self.candidate = None;
+                self.set_remote(channel, from);
+            }
+            Source::Refused => {}
+        }
+    }
+}
+
+/// What the source check makes of a packet that cannot authenticate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    /// From the leg's remote address.
+    Known,
+    /// From elsewhere, on a strict leg: dropped.
+    Refused,
+    /// From a new source, the `n`-th in a row: dropped and counted.
+    Candidate(u32),
+    /// The remote moves to the source (the first one, or enough in a row).
+    Moves,
 }
 
 /// Under `RequireEncryption` an SRTP leg must also encrypt: a NULL cipher or
@@ -995,17 +1039,17 @@ fn kept_alive(legs: &[Leg; 2], l: usize) -> bool {
 }
 
 /// The relay's own RTCP from `ssrc`: a compound packet (RFC 3550 §6.1) of an empty receiver
-/// report (§6.4.2) and an SDES chunk with the CNAME every compound packet carries (§6.5.1),
-/// protected for the leg if it carries SRTP. Keeps a client's RTCP timeout from ending a call
-/// whose other side is silent.
-fn bridge_receiver_report(leg: &mut Leg, ssrc: u32) -> Option<OwnedTransmit> {
+/// report (§6.4.2) and an SDES chunk with the CNAME `cname` every compound packet carries
+/// (§6.5.1), protected for the leg if it carries SRTP. Keeps a client's RTCP timeout from
+/// ending a call whose other side is silent.
+fn bridge_receiver_report(leg: &mut Leg, ssrc: u32, cname: &[u8]) -> Option<OwnedTransmit> {
     let destination = leg.remote_rtcp?;
-    let report = own_rtcp(ssrc);
-    let mut data = vec![0u8; report.len() + TAIL_ROOM];
-    data[..report.len()].copy_from_slice(&report);
+    let mut data = own_rtcp(ssrc, cname);
+    let report = data.len();
+    data.resize(report + TAIL_ROOM, 0);
     let len = match leg.crypto.as_mut() {
-        Some(c) => c.tx.protect_rtcp(&mut data, report.len()).ok()?,
-        None => report.len(),
+        Some(c) => c.tx.protect_rtcp(&mut data, report).ok()?,
+        None => report,
     };
     data.truncate(len);
     Some(OwnedTransmit {
@@ -1015,25 +1059,22 @@ fn bridge_receiver_report(leg: &mut Leg, ssrc: u32) -> Option<OwnedTransmit> {
     })
 }
 
-/// Length of [`own_rtcp`]'s compound packet.
-const OWN_RTCP_LEN: usize = 8 + 28;
-
-/// The relay's compound RTCP from `ssrc`: an empty receiver report, then an SDES chunk whose
-/// CNAME, `relay-` and the SSRC in hex, names the relay's side of this call only (RFC 7022
-/// prefers per-session CNAMEs to ones that identify a host).
-fn own_rtcp(ssrc: u32) -> [u8; OWN_RTCP_LEN] {
-    let mut p = [0u8; OWN_RTCP_LEN];
-    p[..4].copy_from_slice(&[0x80, 201, 0, 1]);
-    p[4..8].copy_from_slice(&ssrc.to_be_bytes());
-    // SDES, one chunk, 6 words after the header: SSRC, CNAME (type 1, 14 octets), the end
-    // item (a zero octet) and padding to the word (RFC 3550 §6.5).
-    p[8..12].copy_from_slice(&[0x81, 202, 0, 6]);
-    p[12..16].copy_from_slice(&ssrc.to_be_bytes());
-    p[16] = 1;
-    p[17] = 14;
-    p[18..24].copy_from_slice(b"relay-");
-    for (i, d) in p[24..32].iter_mut().enumerate() {
-        *d = b"0123456789abcdef"[(ssrc >> (28 - 4 * i) & 0xf) as usize];
-    }
+/// The relay's compound RTCP from `ssrc`: an empty receiver report, then one SDES chunk
+/// naming `ssrc` with the CNAME `cname` (at most 255 bytes are used), the end item and the
+/// padding to the word (RFC 3550 §6.5).
+fn own_rtcp(ssrc: u32, cname: &[u8]) -> Vec<u8> {
+    let cname = &cname[..cname.len().min(255)];
+    let mut p = Vec::with_capacity(8 + 12 + cname.len() + TAIL_ROOM);
+    p.extend([0x80, 201, 0, 1]);
+    p.extend(ssrc.to_be_bytes());
+    // SDES header, SSRC, CNAME item (type 1, length, text), end item, padding.
+    let chunk = 4 + 2 + cname.len() + 1;
+    let words = chunk.div_ceil(4);
+    p.extend([0x81, 202]);
+    p.extend((words as u16).to_be_bytes());
+    p.extend(ssrc.to_be_bytes());
+    p.extend([1, cname.len() as u8]);
+    p.extend(cname);
+    p.resize(8 + 4 + 4 * words, 0);
     p
 }

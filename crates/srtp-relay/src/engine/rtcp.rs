@@ -1,4 +1,5 @@
-//! Sequence numbers named in RTCP, moved back into the numbering of the stream's sender.
+//! What the relay reads and rewrites in the RTCP it forwards: the sequence numbers named in
+//! it, moved back into the numbering of the stream's sender, and the sender's CNAME.
 //!
 //! A bridge or transcrypt call re-protects what it forwards, and when a sender restarts its
 //! sequence numbers (a PBX on hold and resume) the relay re-bases the stream so that no index
@@ -24,6 +25,39 @@ const RTPFB: u8 = 205;
 const GENERIC_NACK: u8 = 1;
 /// A report block: SSRC, loss, extended highest sequence number, jitter, LSR, DLSR.
 const REPORT_BLOCK: usize = 24;
+
+/// Source description (RFC 3550 §6.5).
+const SDES: u8 = 202;
+/// The CNAME item of an SDES chunk.
+const CNAME: u8 = 1;
+
+/// The SSRC and CNAME of the first chunk of the first SDES packet in `compound`, if that
+/// chunk has a CNAME item (RFC 3550 §6.5.1: the sender's own, in every compound packet).
+pub(super) fn cname(compound: &[u8]) -> Option<(u32, &[u8])> {
+    let mut at = 0;
+    while let Some(header) = compound.get(at..at + 4) {
+        if header[0] >> 6 != 2 {
+            return None;
+        }
+        let len = (usize::from(u16::from_be_bytes([header[2], header[3]])) + 1) * 4;
+        let packet = compound.get(at..at + len)?;
+        if header[1] == SDES && header[0] & 0x1f > 0 {
+            let ssrc = packet.get(4..8).map(|_| word(packet, 4))?;
+            let mut item = 8;
+            while let (Some(&kind), Some(&n)) = (packet.get(item), packet.get(item + 1)) {
+                let text = packet.get(item + 2..item + 2 + usize::from(n))?;
+                match kind {
+                    0 => return None,
+                    CNAME => return Some((ssrc, text)),
+                    _ => item += 2 + usize::from(n),
+                }
+            }
+            return None;
+        }
+        at += len;
+    }
+    None
+}
 
 /// Moves the sequence numbers `compound` names back by `offset(ssrc)` for the SSRC each
 /// refers to (the offset the relay adds to that stream toward this receiver; zero leaves a
@@ -199,6 +233,24 @@ mod tests {
     }
 
     #[test]
+    fn finds_the_first_chunks_cname() {
+        let mut p = rr(&[]);
+        // SDES: one chunk, SSRC, a NAME item, then the CNAME, the end item, padding.
+        p.extend([0x81, SDES, 0, 5, 0, 0, 0, 0x0b]);
+        p.extend([2, 3, b'B', b'o', b'b', CNAME, 5]);
+        p.extend(b"gw@gw");
+        p.extend([0, 0, 0, 0]);
+        assert_eq!(cname(&p), Some((0x0b, &b"gw@gw"[..])));
+        // No CNAME before the end item; a length past the packet; not RTCP at all.
+        assert_eq!(cname(&[0x81, SDES, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0]), None);
+        assert_eq!(
+            cname(&[0x81, SDES, 0, 2, 0, 0, 0, 1, CNAME, 9, b'x', 0]),
+            None
+        );
+        assert_eq!(cname(&[0x00, SDES, 0, 0]), None);
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic() {
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
         for len in 0..200 {
@@ -221,6 +273,7 @@ mod tests {
                     p[3] = lo;
                 }
                 translate(&mut p, |_| 1);
+                let _ = cname(&p);
             }
         }
     }

@@ -379,12 +379,14 @@ impl Relay {
         // The call is known to the handle before the worker runs it, and the worker knows its
         // relay-wide id from the start, so a call that ends by itself, however soon, frees its
         // ports.
-        let id = self.next_call.fetch_add(1, Ordering::Relaxed);
-        self.shared
-            .calls
-            .lock()
-            .expect("lock")
-            .insert(id, (w, crate::engine::CallId(0), ports.clone()));
+        // The id is taken under the lock that lists the calls, so a call whose id is below
+        // `next_call_id` is always in `calls()` (or has ended).
+        let id = {
+            let mut calls = self.shared.calls.lock().expect("lock");
+            let id = self.next_call.fetch_add(1, Ordering::Relaxed);
+            calls.insert(id, (w, crate::engine::CallId(0), ports.clone()));
+            id
+        };
         let (tx, rx) = mpsc::channel();
         let sent = self.workers[w].send(Command::Create {
             spec: Box::new(spec),
@@ -504,9 +506,11 @@ impl Relay {
             .ok_or(RelayError::UnknownCall(id))
     }
 
-    /// The id the next call will get: ids only grow, so every call with a lower id was
-    /// created (or had begun to be) before this was read.
+    /// The id the next call will get. Ids only grow, and a call is listed by
+    /// [`calls`](Self::calls) from the moment it has its id, so a call with a lower id that a
+    /// later `calls()` does not list has ended.
     pub fn next_call_id(&self) -> u64 {
+        let _listed = self.shared.calls.lock().expect("lock");
         self.next_call.load(Ordering::Relaxed)
     }
 
