@@ -80,7 +80,8 @@ struct NgCall {
     from_tag: String,
     to_tag: Option<String>,
     created: Instant,
-    /// Since when no section has had a relay call (all rejected or ended), if so.
+    /// Since when no section has had a relay call (all rejected: in the offer, the answer or
+    /// a re-offer), if so.
     emptied: Option<Instant>,
     streams: Vec<Stream>,
     /// The callee sent a re-offer (re-INVITE from its side); the next answer is the caller's.
@@ -128,17 +129,19 @@ impl NgCall {
 }
 
 /// Forgets the calls without media that have been so longest, beyond
-/// [`MAX_CALLS_WITHOUT_MEDIA`].
-fn cap_without_media(calls: &mut HashMap<String, NgCall>) {
-    let mut empty: Vec<(Instant, String)> = calls
-        .iter()
-        .filter_map(|(id, c)| c.emptied.map(|t| (t, id.clone())))
-        .collect();
-    if empty.len() <= MAX_CALLS_WITHOUT_MEDIA {
+/// [`MAX_CALLS_WITHOUT_MEDIA`], never `keep` (the call a command is working on).
+fn cap_without_media(calls: &mut HashMap<String, NgCall>, keep: Option<&str>) {
+    let empty = calls.values().filter(|c| c.emptied.is_some()).count();
+    if empty <= MAX_CALLS_WITHOUT_MEDIA {
         return;
     }
-    empty.sort_unstable();
-    for (_, id) in &empty[..empty.len() - MAX_CALLS_WITHOUT_MEDIA] {
+    let mut oldest: Vec<(Instant, String)> = calls
+        .iter()
+        .filter(|(id, _)| Some(id.as_str()) != keep)
+        .filter_map(|(id, c)| c.emptied.map(|t| (t, id.clone())))
+        .collect();
+    oldest.sort_unstable();
+    for (_, id) in oldest.iter().take(empty - MAX_CALLS_WITHOUT_MEDIA) {
         calls.remove(id);
     }
 }
@@ -300,7 +303,7 @@ impl Ng {
         let flags = Flags::of(msg);
         let mut sdp = Sdp::parse(sdp_text).map_err(|e| e.to_string())?;
         let mut calls = self.calls.lock().map_err(|_| "internal error")?;
-        self.forget_ended(&mut calls);
+        self.forget_ended(&mut calls, Some(call_id));
         if let Some(call) = calls.get_mut(call_id) {
             // A re-offer (re-INVITE, hold): same ports and lines, new remote and direction;
             // either side may add sections (RFC 3264 §8.1: video added to a call), never
@@ -367,7 +370,7 @@ impl Ng {
             s.callee_lines.iter().collect()
         });
         calls.insert(call_id.to_owned(), call);
-        cap_without_media(&mut calls);
+        cap_without_media(&mut calls, Some(call_id));
         Ok(ok_sdp(&out))
     }
 
@@ -925,7 +928,7 @@ impl Ng {
             .calls
             .lock()
             .map(|mut c| {
-                self.forget_ended(&mut c);
+                self.forget_ended(&mut c, None);
                 c.keys().map(|k| Value::str(k)).collect()
             })
             .unwrap_or_default();
@@ -936,7 +939,7 @@ impl Ng {
 impl Ng {
     /// Drops calls all of whose relay calls have ended by themselves (inactivity), with
     /// their keys.
-    fn forget_ended(&self, calls: &mut HashMap<String, NgCall>) {
+    fn forget_ended(&self, calls: &mut HashMap<String, NgCall>, keep: Option<&str>) {
         let running = self.control.relay().calls();
         let live = |id: u64| running.binary_search(&id).is_ok();
         calls.retain(|_, c| {
@@ -968,7 +971,7 @@ impl Ng {
                 (false, _) => None,
             };
         }
-        cap_without_media(calls);
+        cap_without_media(calls, keep);
     }
 }
 
