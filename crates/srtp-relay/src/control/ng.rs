@@ -938,8 +938,9 @@ impl Ng {
 
 impl Ng {
     /// Drops calls all of whose relay calls have ended by themselves (inactivity), with
-    /// their keys.
-    fn forget_ended(&self, calls: &mut HashMap<String, NgCall>, keep: Option<&str>) {
+    /// their keys, and the calls without media beyond the cap (never `working_on`, the call
+    /// the command is about).
+    fn forget_ended(&self, calls: &mut HashMap<String, NgCall>, working_on: Option<&str>) {
         let running = self.control.relay().calls();
         let live = |id: u64| running.binary_search(&id).is_ok();
         calls.retain(|_, c| {
@@ -965,13 +966,13 @@ impl Ng {
         }
         let now = Instant::now();
         for c in calls.values_mut() {
-            c.emptied = match (c.carries_nothing(), c.emptied) {
-                (true, None) => Some(now),
-                (true, since) => since,
-                (false, _) => None,
+            c.emptied = if c.carries_nothing() {
+                c.emptied.or(Some(now))
+            } else {
+                None
             };
         }
-        cap_without_media(calls, keep);
+        cap_without_media(calls, working_on);
     }
 }
 

@@ -633,17 +633,18 @@ impl Engine {
         };
         // Only a packet let through moves the leg: one that authenticated, or one that
         // passed the source check and then unprotect (a replay or a bad MKI moves nothing).
-        let moves = match source {
+        let moved = match source {
             Some(s) => {
                 a.settle_source(channel, from, s);
                 s == Source::Moves
             }
-            None => authenticated && a.remote(channel) != Some(from),
-        };
-        if moves {
-            if source.is_none() {
+            None if authenticated && a.remote(channel) != Some(from) => {
                 a.set_remote(channel, from);
+                true
             }
+            None => false,
+        };
+        if moved {
             self.events.push_back(Event::Latched {
                 call: id,
                 leg: i,
