@@ -115,9 +115,12 @@ pub fn policies_for(
     // fail; mapping the error keeps the function free of panics all the same.
     // RFC 5764 §4.1.2 gives the AES-CM and NULL profiles a maximum lifetime of 2^31 packets;
     // RFC 7714 §14.2 keeps 2^48 SRTP packets for AES-GCM (SRTCP is capped at 2^31 anyway).
-    let lifetime = |k: MasterKey| match profile.is_aead() {
-        true => k,
-        false => k.with_lifetime(DTLS_CM_LIFETIME),
+    let lifetime = |k: MasterKey| {
+        if profile.is_aead() {
+            k
+        } else {
+            k.with_lifetime(DTLS_CM_LIFETIME)
+        }
     };
     let key = |k: &[u8], s: &[u8]| {
         MasterKey::new(k, s)

@@ -350,7 +350,9 @@ impl Session {
     /// the trailer, [`Error::KeyExhausted`] when the sender's key reached its lifetime,
     /// [`Error::Replayed`] (or [`Error::TooOld`]) for an index this session already protected
     /// (or one behind its window), [`Error::StreamLimit`] for one SSRC too many. The buffer
-    /// and the session are unchanged on error.
+    /// and the session are unchanged on error, but for one thing: under
+    /// [`Policy::sequence_continuity`] the first packet of a restart is refused and
+    /// remembered, so that the next one confirms the restart.
     pub fn protect_rtp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
         self.protect_rtp_inner(buf, len, false).map(|p| p.len)
     }
@@ -1222,7 +1224,7 @@ impl Session {
     /// (one more, one less, zero) behind it. Packets under the old keys no longer
     /// authenticate, so the fresh windows let no old packet back in; and should old keys come
     /// back (a re-key undone, as after a refused re-INVITE), their receive state comes back
-    /// with them, for the last [`RETIRED_GENERATIONS`] key generations.
+    /// with them, for the last four key generations.
     ///
     /// A key given again keeps its count of packets protected and received against its
     /// lifetime (RFC 3711 §9.2), so repeating a key never stretches its life.

@@ -147,7 +147,7 @@ const ANSWER_LIFETIME: u64 = 1 << 31;
 /// accepted by repeating them, and then both directions send that way).
 ///
 /// A lifetime is the sender's own declaration about its own key, so the relay does not
-/// copy the endpoint's: it declares [`ANSWER_LIFETIME`] when the endpoint declared one
+/// copy the endpoint's: it declares a lifetime of 2^31 packets when the endpoint declared one
 /// (keeping the line's shape) and none otherwise (2^48 by RFC 3711). Copying a short one,
 /// `|2^20` say, would stop the relay's sending after 2^20 packets with nothing to re-key.
 pub fn answer_line(offered: &CryptoAttribute) -> CryptoAttribute {
