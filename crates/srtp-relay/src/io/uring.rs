@@ -61,9 +61,6 @@ const _: () = assert!(STRIDE >= FILL + TAIL_ROOM && BUFFERS.is_power_of_two());
 
 /// Submission queue entries; the completion queue has four times as many.
 const ENTRIES: u32 = 1024;
-/// The most completions a turn of the loop waits for (see [`Loop::run`]): half the
-/// completion queue (`4 * ENTRIES`).
-const WAIT_CAP: usize = 2 * ENTRIES as usize;
 /// Alignment of the memory shared with the kernel: a page, for pages of up to 64 KiB.
 const PAGE_ALIGN: usize = 1 << 16;
 /// Receives that end in an error this many times in a row, without a datagram between, are
@@ -675,12 +672,7 @@ impl Loop {
                 .saturating_duration_since(now);
             let ts = types::Timespec::from(timeout);
             let args = types::SubmitArgs::new().timespec(&ts);
-            // The sends complete as they are submitted (`MSG_DONTWAIT`), and their
-            // completions alone would end the wait at once; waiting for one completion more
-            // than the sends in flight makes one system call per turn instead of two. Capped
-            // well inside the completion queue, where waiting for more could never end.
-            let want = (self.io.in_flight + 1).min(WAIT_CAP);
-            match self.io.ring.submitter().submit_with_args(want, &args) {
+            match self.io.ring.submitter().submit_with_args(1, &args) {
                 Ok(_) => {}
                 Err(e)
                     if matches!(
