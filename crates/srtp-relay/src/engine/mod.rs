@@ -1045,7 +1045,7 @@ fn kept_alive(legs: &[Leg; 2], l: usize) -> bool {
 /// ending a call whose other side is silent.
 fn bridge_receiver_report(leg: &mut Leg, ssrc: u32, cname: &[u8]) -> Option<OwnedTransmit> {
     let destination = leg.remote_rtcp?;
-    let mut data = own_rtcp(ssrc, cname);
+    let mut data = rtcp::own_report(ssrc, cname);
     let report = data.len();
     data.resize(report + TAIL_ROOM, 0);
     let len = match leg.crypto.as_mut() {
@@ -1058,24 +1058,4 @@ fn bridge_receiver_report(leg: &mut Leg, ssrc: u32, cname: &[u8]) -> Option<Owne
         destination,
         data,
     })
-}
-
-/// The relay's compound RTCP from `ssrc`: an empty receiver report, then one SDES chunk
-/// naming `ssrc` with the CNAME `cname` (at most 255 bytes are used), the end item and the
-/// padding to the word (RFC 3550 §6.5).
-fn own_rtcp(ssrc: u32, cname: &[u8]) -> Vec<u8> {
-    let cname = &cname[..cname.len().min(255)];
-    let mut p = Vec::with_capacity(8 + 12 + cname.len() + TAIL_ROOM);
-    p.extend([0x80, 201, 0, 1]);
-    p.extend(ssrc.to_be_bytes());
-    // SDES header, SSRC, CNAME item (type 1, length, text), end item, padding.
-    let chunk = 4 + 2 + cname.len() + 1;
-    let words = chunk.div_ceil(4);
-    p.extend([0x81, 202]);
-    p.extend((words as u16).to_be_bytes());
-    p.extend(ssrc.to_be_bytes());
-    p.extend([1, cname.len() as u8]);
-    p.extend(cname);
-    p.resize(8 + 4 + 4 * words, 0);
-    p
 }

@@ -1,5 +1,6 @@
-//! What the relay reads and rewrites in the RTCP it forwards: the sequence numbers named in
-//! it, moved back into the numbering of the stream's sender, and the sender's CNAME.
+//! The RTCP the relay reads, rewrites and writes: the sequence numbers named in what it
+//! forwards, moved back into the numbering of the stream's sender; the sender's CNAME; and
+//! the relay's own compound report.
 //!
 //! A bridge or transcrypt call re-protects what it forwards, and when a sender restarts its
 //! sequence numbers (a PBX on hold and resume) the relay re-bases the stream so that no index
@@ -57,6 +58,26 @@ pub(super) fn cname(compound: &[u8]) -> Option<(u32, &[u8])> {
         at += len;
     }
     None
+}
+
+/// The relay's compound RTCP from `ssrc`: an empty receiver report, then one SDES chunk
+/// naming `ssrc` with the CNAME `cname` (at most 255 bytes are used), the end item and the
+/// padding to the word (RFC 3550 §6.5).
+pub(super) fn own_report(ssrc: u32, cname: &[u8]) -> Vec<u8> {
+    let cname = &cname[..cname.len().min(255)];
+    let mut p = Vec::with_capacity(8 + 12 + cname.len() + super::TAIL_ROOM);
+    p.extend([0x80, RR, 0, 1]);
+    p.extend(ssrc.to_be_bytes());
+    // SDES header, SSRC, CNAME item (type 1, length, text), end item, padding.
+    let chunk = 4 + 2 + cname.len() + 1;
+    let words = chunk.div_ceil(4);
+    p.extend([0x81, SDES]);
+    p.extend((words as u16).to_be_bytes());
+    p.extend(ssrc.to_be_bytes());
+    p.extend([CNAME, cname.len() as u8]);
+    p.extend(cname);
+    p.resize(8 + 4 + 4 * words, 0);
+    p
 }
 
 /// Moves the sequence numbers `compound` names back by `offset(ssrc)` for the SSRC each
