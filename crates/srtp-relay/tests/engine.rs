@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use srtp_core::{MasterKey, Mki, Policy, Profile, Session, MAX_TRAILER_LEN};
 use srtp_relay::engine::{
     CallId, CallSpec, DropReason, EncryptionLevel, Engine, EngineConfig, Event, Latching, LegSpec,
-    LegUpdate, MediaDirection, Mode, Security, SocketId, SrtpMode, TAIL_ROOM,
+    LegUpdate, MediaDirection, Mode, Route, Security, SocketId, SrtpMode, TAIL_ROOM,
 };
 use srtp_relay::EngineError;
 
@@ -770,6 +770,75 @@ fn a_socket_serves_one_call_only() {
     assert_eq!(
         net.engine.create_call(spec(), net.now).unwrap_err(),
         EngineError::SocketInUse(SocketId(1))
+    );
+}
+
+/// A route the I/O layer keeps per socket is only a hint: a stale one (its call gone, its
+/// slot reused, or another socket's) never sends a datagram anywhere the socket table would
+/// not.
+#[test]
+fn routes_kept_by_the_caller_never_outlive_their_sockets() {
+    let mut net = Net::new();
+    let plain = |a: u32, b: u32| CallSpec {
+        mode: Mode::PassThrough { verify: false },
+        legs: [
+            leg(a, Some(A), Security::Plain),
+            leg(b, Some(B), Security::Plain),
+        ],
+    };
+    let send = |net: &mut Net, route: &mut Route, socket: u32, from: &str| {
+        let data = rtp(1, 7);
+        let mut buf = data.clone();
+        buf.resize(data.len() + TAIL_ROOM, 0);
+        let t = net.engine.handle_routed(
+            route,
+            net.now,
+            SocketId(socket),
+            addr(from),
+            &mut buf,
+            data.len(),
+        )?;
+        Some((t.socket, t.destination))
+    };
+    let first = net.engine.create_call(plain(1, 2), net.now).unwrap();
+    let mut route = Route::default();
+    assert_eq!(
+        send(&mut net, &mut route, 1, A),
+        Some((SocketId(2), addr(B)))
+    );
+    assert_ne!(route, Route::default(), "the route is learnt");
+    let learnt = route;
+    assert_eq!(
+        send(&mut net, &mut route, 1, A),
+        Some((SocketId(2), addr(B)))
+    );
+    assert_eq!(route, learnt);
+    // Another socket's route: the socket is looked up and the route corrected.
+    let mut other = learnt;
+    assert_eq!(
+        send(&mut net, &mut other, 2, B),
+        Some((SocketId(1), addr(A)))
+    );
+    assert_ne!(other, learnt);
+
+    // The call ends, and a new one takes its slot with other sockets.
+    net.engine.delete_call(first).unwrap();
+    let mut stale = learnt;
+    assert_eq!(send(&mut net, &mut stale, 1, A), None);
+    assert_eq!(stale, Route::default(), "a socket of no call has no route");
+    net.engine.create_call(plain(3, 4), net.now).unwrap();
+    let mut stale = learnt;
+    assert_eq!(
+        send(&mut net, &mut stale, 1, A),
+        None,
+        "the old socket's route names the slot, which no longer holds that socket"
+    );
+    assert_eq!(net.engine.unrouted(), 2);
+    let mut reused = learnt;
+    assert_eq!(
+        send(&mut net, &mut reused, 3, A),
+        Some((SocketId(4), addr(B))),
+        "the slot's new leg holds socket 3: the route is right for it"
     );
 }
 

@@ -82,6 +82,16 @@ pub struct Transmit {
     pub len: usize,
 }
 
+/// Where a socket's datagrams belong in the engine: the call's slot, the leg and what the
+/// socket carries. A caller that keeps one per socket and passes it to
+/// [`Engine::handle_routed`] spares each datagram the engine's socket table, whose lookup is
+/// two cache misses per packet once thousands of calls outgrow the cache; the engine checks
+/// the route against the leg it names (a socket belongs to one leg, and ids are never reused)
+/// and looks the socket up only when the route is new or stale, refreshing it then.
+/// `Route::default()` names nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Route(Option<(u32, u8, Channel)>);
+
 /// A datagram the engine makes itself (the bridge's RTCP).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OwnedTransmit {
@@ -532,6 +542,30 @@ impl Engine {
         t
     }
 
+    /// Where `socket`'s datagrams go: `route` if it still names the leg that has the socket,
+    /// else the socket table's entry, which `route` then records.
+    fn route(&self, route: &mut Route, socket: SocketId) -> Option<(usize, usize, Channel)> {
+        if let Route(Some((slot, leg, channel))) = *route {
+            let (slot, leg) = (slot as usize, usize::from(leg));
+            let holds = self
+                .calls
+                .at(slot)
+                .and_then(|(_, c)| c.legs.get(leg))
+                .is_some_and(|l| match channel {
+                    Channel::Rtp => l.rtp == socket,
+                    Channel::Rtcp => l.rtcp == Some(socket),
+                });
+            if holds {
+                return Some((slot, leg, channel));
+            }
+        }
+        let found = self.sockets.get(&socket).copied();
+        *route = Route(found.and_then(|(slot, leg, channel)| {
+            Some((u32::try_from(slot).ok()?, u8::try_from(leg).ok()?, channel))
+        }));
+        found
+    }
+
     /// Datagrams that arrived on sockets belonging to no call.
     pub fn unrouted(&self) -> u64 {
         self.unrouted
@@ -548,7 +582,22 @@ impl Engine {
         buf: &mut [u8],
         len: usize,
     ) -> Option<Transmit> {
-        let Some(&(slot, i, channel)) = self.sockets.get(&socket) else {
+        self.handle_routed(&mut Route::default(), now, socket, from, buf, len)
+    }
+
+    /// [`handle`](Self::handle) with the socket's [`Route`], which the caller keeps: checked
+    /// against the leg it names and used if right, else the socket is looked up and `route`
+    /// updated (to [`Route::default`] if the socket belongs to no call).
+    pub fn handle_routed(
+        &mut self,
+        route: &mut Route,
+        now: Instant,
+        socket: SocketId,
+        from: SocketAddr,
+        buf: &mut [u8],
+        len: usize,
+    ) -> Option<Transmit> {
+        let Some((slot, i, channel)) = self.route(route, socket) else {
             self.unrouted += 1;
             return None;
         };

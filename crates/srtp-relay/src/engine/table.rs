@@ -54,6 +54,14 @@ impl<T> CallTable<T> {
             .map(|(id, value)| (*id, value))
     }
 
+    /// The value in `slot`, with its id, read-only.
+    pub(super) fn at(&self, slot: usize) -> Option<(CallId, &T)> {
+        self.slots
+            .get(slot)?
+            .as_ref()
+            .map(|(id, value)| (*id, value))
+    }
+
     pub(super) fn get(&self, id: CallId) -> Option<&T> {
         let slot = *self.index.get(&id)?;
         self.slots[slot].as_ref().map(|(_, value)| value)

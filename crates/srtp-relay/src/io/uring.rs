@@ -41,7 +41,7 @@ use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use super::worker::{Command, Core, Driver, Wake, MAX_DATAGRAM};
 use super::{RelayError, Shared};
-use crate::engine::{EngineConfig, SocketId, TAIL_ROOM};
+use crate::engine::{EngineConfig, Route, SocketId, TAIL_ROOM};
 
 /// Receive buffers per worker (a power of two, at most 32768). Datagrams are sent from the
 /// buffer they arrived in, which returns to the ring when the send completes (by the next
@@ -145,6 +145,12 @@ struct Slot {
     /// Changes each time the slot is reused, so that late completions of an earlier socket's
     /// receive are recognised and dropped.
     generation: u32,
+    /// Where the engine routes this socket's datagrams, kept for it (see [`Route`]).
+    route: Route,
+    /// The socket this one's datagrams last went out on, and its slot: most of a socket's
+    /// traffic leaves by one other socket, found here without the `by_id` table (a lookup
+    /// whose buckets miss the cache once calls are many), and checked against that slot.
+    out: Option<(SocketId, u32)>,
 }
 
 /// A send's destination address, one per buffer: stable in memory until the send completes.
@@ -519,6 +525,8 @@ impl Driver for Uring {
             id,
             errors: 0,
             generation,
+            route: Route::default(),
+            out: None,
         });
         self.by_id.insert(id, slot);
         self.arm_recv(slot);
@@ -729,6 +737,9 @@ impl Loop {
             _ => None,
         };
         let id = live.as_ref().map(|s| s.id);
+        let (mut route, out) = live
+            .as_ref()
+            .map_or((Route::default(), None), |s| (s.route, s.out));
         if let Some(s) = live {
             let res = cqe.result();
             if res >= 0 || res == -libc::ENOBUFS {
@@ -778,11 +789,28 @@ impl Loop {
             return;
         };
         let packet = &mut buf[at..at + len + TAIL_ROOM];
-        match self.core.engine.handle(now, id, from, packet, len) {
-            Some(t) => match self.io.by_id.get(&t.socket) {
-                Some(&out) => self.io.queue_send(bid, at, t.len, out, t.destination),
-                None => self.io.recycle(bid),
-            },
+        let sent = self
+            .core
+            .engine
+            .handle_routed(&mut route, now, id, from, packet, len);
+        let to = sent.and_then(|t| {
+            let cached = out.filter(|&(oid, o)| {
+                oid == t.socket
+                    && matches!(self.io.slots.get(o as usize), Some(Some(s)) if s.id == oid)
+            });
+            let o = cached
+                .map(|(_, o)| o)
+                .or_else(|| self.io.by_id.get(&t.socket).copied())?;
+            Some((t, o))
+        });
+        if let Some(Some(s)) = self.io.slots.get_mut(slot as usize) {
+            s.route = route;
+            if let Some((t, o)) = to {
+                s.out = Some((t.socket, o));
+            }
+        }
+        match to {
+            Some((t, o)) => self.io.queue_send(bid, at, t.len, o, t.destination),
             None => self.io.recycle(bid),
         }
     }
