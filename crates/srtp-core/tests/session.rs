@@ -845,3 +845,32 @@ proptest! {
         }
     }
 }
+
+/// `prefetch_rtp_keys` is a hint: a session that is asked to prefetch before every packet
+/// sends and receives exactly what one that is not does, under every profile and option, and
+/// with a second key (MKI) sending.
+#[test]
+fn prefetching_keys_changes_nothing() {
+    for policy in all_policies() {
+        let (mut tx, mut rx) = pair(&policy);
+        let (mut tx_hinted, mut rx_hinted) = pair(&policy);
+        for (i, len) in [0usize, 17, 160, 1188].into_iter().enumerate() {
+            let plain = rtp(2000 + i as u16, SSRC, len);
+            tx_hinted.prefetch_rtp_keys();
+            let sent = protect(&mut tx_hinted, &plain);
+            assert_eq!(sent, protect(&mut tx, &plain), "{policy:?}");
+            rx_hinted.prefetch_rtp_keys();
+            assert_eq!(unprotect(&mut rx_hinted, &sent), unprotect(&mut rx, &sent));
+        }
+    }
+    let profile = Profile::Aes128CmHmacSha1_80;
+    let keys = [1u8, 2].map(|n| key(profile, n).with_mki(Mki::new(u32::from(n), 1).unwrap()));
+    let (mut tx, mut rx) = pair(&Policy::with_keys(profile, keys.to_vec()));
+    tx.select_sender_key(Mki::new(2, 1).unwrap()).unwrap();
+    tx.prefetch_rtp_keys();
+    rx.prefetch_rtp_keys();
+    let plain = rtp(7, SSRC, 160);
+    let sent = protect(&mut tx, &plain);
+    assert_eq!(sent[plain.len()], 2, "the second key sends");
+    assert_eq!(unprotect(&mut rx, &sent).unwrap(), plain);
+}

@@ -840,6 +840,24 @@ fn routes_kept_by_the_caller_never_outlive_their_sockets() {
         Some((SocketId(4), addr(B))),
         "the slot's new leg holds socket 3: the route is right for it"
     );
+
+    // Prefetching along routes, right or stale, is a hint that changes nothing.
+    let (a, b) = (
+        endpoint(Profile::Aes128CmHmacSha1_80, 1),
+        endpoint(Profile::AeadAes128Gcm, 2),
+    );
+    transcrypt(&mut net, &a, &b);
+    let mut keyed = Route::default();
+    assert!(net.engine.call_memory(&keyed).is_none());
+    net.engine.prefetch_keys(&keyed);
+    assert_eq!(send(&mut net, &mut keyed, 1, A), None, "not SRTP: refused");
+    assert!(net.engine.call_memory(&keyed).is_some());
+    for route in [keyed, learnt, reused, Route::default()] {
+        net.engine.prefetch_keys(&route);
+    }
+    let mut ep = endpoint(Profile::Aes128CmHmacSha1_80, 1);
+    let (sock, dest, _) = net.send(1, A, &ep.protect(&rtp(1, 0xa))).unwrap();
+    assert_eq!((sock, dest), (SocketId(2), addr(B)));
 }
 
 /// A bridge whose client (leg 0, at A) sends RTP under `UNAUTHENTICATED_SRTP`, latching as

@@ -182,6 +182,17 @@ impl Backend {
     }
 }
 
+/// Asks the CPU to bring `value`'s memory into the cache, for code that will read it after
+/// other work: a hint, with no effect on any result (nothing where the CPU has no such
+/// instruction this code uses).
+#[inline]
+pub(crate) fn prefetch<T: ?Sized>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    x86::prefetch(value);
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
+}
+
 /// Eight independent SHA-1 computations. Lane `i` starts from `states[i]` and absorbs the
 /// whole blocks of `heads[i]` then those of `tails[i]` (either may be empty; lengths are
 /// multiples of 64). Lanes may differ in length: a lane that has no more blocks keeps its

@@ -62,6 +62,11 @@ impl<T> CallTable<T> {
             .map(|(id, value)| (*id, value))
     }
 
+    /// Slot `slot` as it lies in memory, without looking inside it (so without reading it).
+    pub(super) fn entry(&self, slot: usize) -> Option<&Option<(CallId, T)>> {
+        self.slots.get(slot)
+    }
+
     pub(super) fn get(&self, id: CallId) -> Option<&T> {
         let slot = *self.index.get(&id)?;
         self.slots[slot].as_ref().map(|(_, value)| value)

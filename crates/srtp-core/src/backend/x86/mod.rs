@@ -38,6 +38,23 @@ pub(super) fn aes_ctr_xor(key: &AesKey, base: u128, counter: u16, data: &mut [u8
     }
 }
 
+/// Asks the CPU to fetch the cache lines of `value` into the cache (see
+/// [`super::prefetch`]).
+pub(super) fn prefetch<T: ?Sized>(value: &T) {
+    use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+    const LINE: usize = 64;
+    let start = core::ptr::from_ref(value).cast::<i8>();
+    let end = start.wrapping_add(core::mem::size_of_val(value));
+    let mut line = start.wrapping_sub(start as usize % LINE);
+    while line < end {
+        // SAFETY: a prefetch neither reads into the program nor faults, whatever the address;
+        // these are the lines of `value`, a live reference, and SSE (which `_mm_prefetch`
+        // needs) is part of x86-64.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(line) };
+        line = line.wrapping_add(LINE);
+    }
+}
+
 /// AVX2 and BMI2 (Haswell, Zen and later).
 pub(super) fn has_avx2() -> bool {
     is_x86_feature_detected!("avx2") && is_x86_feature_detected!("bmi2")
