@@ -2,7 +2,10 @@
 //! committed corpus through the same code. Not part of the public API.
 //!
 //! The input is a stream of datagrams, each `[socket, source, len_hi, len_lo, bytes…]`, fed to
-//! an engine holding one call of every mode. Whatever arrives, the engine must not panic, an
+//! an engine holding one call of every mode, through [`Engine::handle_routed`] with a route
+//! kept per socket as the io_uring driver keeps them (the source byte's top bit first hands
+//! the socket the route of the next socket instead, a stale hint). Whatever arrives, the
+//! engine must not panic, a datagram must leave only by the other leg of its own call, an
 //! SRTP leg whose keys the relay holds must never move its remote address (random bytes never
 //! authenticate), and every datagram must be accounted for as forwarded or dropped.
 
@@ -12,9 +15,20 @@ use std::time::{Duration, Instant};
 use srtp_core::{MasterKey, Policy, Profile};
 
 use crate::engine::{
-    CallId, CallSpec, EncryptionLevel, Engine, EngineConfig, LegSpec, Mode, Security, SocketId,
-    SrtpMode, TAIL_ROOM,
+    CallId, CallSpec, EncryptionLevel, Engine, EngineConfig, LegSpec, Mode, Route, Security,
+    SocketId, SrtpMode, TAIL_ROOM,
 };
+
+/// The fixture call a socket belongs to (sockets 0 and 11 belong to none).
+fn call_of(socket: SocketId) -> Option<u32> {
+    match socket.0 {
+        1..=3 => Some(0),
+        4..=6 => Some(1),
+        7 | 8 => Some(2),
+        9 | 10 => Some(3),
+        _ => None,
+    }
+}
 
 fn srtp(profile: Profile, fill: u8) -> Security {
     let key = |f: u8| {
@@ -94,8 +108,13 @@ pub fn engine(data: &[u8]) {
     let mut now = t0;
     let mut fed = 0u64;
     let mut forwarded = 0u64;
+    let mut routes = [Route::default(); 12];
     while rest.len() >= 4 {
-        let socket = SocketId(u32::from(rest[0] % 12));
+        let n = usize::from(rest[0] % 12);
+        let socket = SocketId(n as u32);
+        if rest[1] & 0x80 != 0 {
+            routes[n] = routes[(n + 1) % 12];
+        }
         let from = SocketAddr::from(([127, 0, 0, 1], 1000 + u16::from(rest[1] % 16)));
         let len = (usize::from(rest[2]) << 8 | usize::from(rest[3]))
             .min(rest.len() - 4)
@@ -103,8 +122,15 @@ pub fn engine(data: &[u8]) {
         buf[..len].copy_from_slice(&rest[4..4 + len]);
         rest = &rest[4 + len..];
         now += Duration::from_millis(20);
-        if let Some(t) = engine.handle(now, socket, from, &mut buf, len) {
+        engine.prefetch_keys(&routes[n]);
+        if let Some(t) = engine.handle_routed(&mut routes[n], now, socket, from, &mut buf, len) {
             assert!(t.len <= len + TAIL_ROOM);
+            assert!(
+                call_of(t.socket).is_some() && call_of(t.socket) == call_of(socket),
+                "socket {socket:?} sent out on {:?}, of another call",
+                t.socket
+            );
+            assert_ne!(t.socket, socket, "out by the other leg");
             forwarded += 1;
         }
         fed += 1;
