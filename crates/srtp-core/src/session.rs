@@ -1335,7 +1335,8 @@ impl Session {
     /// the first key, which receives unless an MKI names another). For a caller that handles the
     /// packets of many sessions in turn, such as a relay: called for the next packet's
     /// session while the current packet is processed, it turns the first reads of keys that
-    /// fell out of the cache into hits. A hint only: nothing changes, and nothing is read.
+    /// fell out of the cache into hits. A hint only: nothing changes, and no key material
+    /// is read.
     pub fn prefetch_rtp_keys(&self) {
         // The whole of each direction's keys, by address: choosing the lines by the cipher
         // would read the very memory that is not in the cache yet.

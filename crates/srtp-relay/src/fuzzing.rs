@@ -19,13 +19,17 @@ use crate::engine::{
     SocketId, SrtpMode, TAIL_ROOM,
 };
 
-/// The fixture call a socket belongs to (sockets 0 and 11 belong to none).
-fn call_of(socket: SocketId) -> Option<u32> {
+/// The fixture call and leg a socket belongs to (sockets 0 and 11 belong to none).
+fn leg_of(socket: SocketId) -> Option<(u32, u32)> {
     match socket.0 {
-        1..=3 => Some(0),
-        4..=6 => Some(1),
-        7 | 8 => Some(2),
-        9 | 10 => Some(3),
+        1 | 2 => Some((0, 0)),
+        3 => Some((0, 1)),
+        4 => Some((1, 0)),
+        5 | 6 => Some((1, 1)),
+        7 => Some((2, 0)),
+        8 => Some((2, 1)),
+        9 => Some((3, 0)),
+        10 => Some((3, 1)),
         _ => None,
     }
 }
@@ -125,12 +129,16 @@ pub fn engine(data: &[u8]) {
         engine.prefetch_keys(&routes[n]);
         if let Some(t) = engine.handle_routed(&mut routes[n], now, socket, from, &mut buf, len) {
             assert!(t.len <= len + TAIL_ROOM);
-            assert!(
-                call_of(t.socket).is_some() && call_of(t.socket) == call_of(socket),
-                "socket {socket:?} sent out on {:?}, of another call",
+            let (Some((call, leg)), Some((out_call, out_leg))) = (leg_of(socket), leg_of(t.socket))
+            else {
+                panic!("socket {socket:?} sent out on {:?}, of no call", t.socket);
+            };
+            assert_eq!(
+                (out_call, out_leg),
+                (call, 1 - leg),
+                "socket {socket:?} sent out on {:?}: not its call's other leg",
                 t.socket
             );
-            assert_ne!(t.socket, socket, "out by the other leg");
             forwarded += 1;
         }
         fed += 1;

@@ -182,14 +182,15 @@ impl Backend {
     }
 }
 
-/// Asks the CPU to bring `value`'s memory into the cache, for code that will read it after
-/// other work: a hint, with no effect on any result (nothing where the CPU has no such
-/// instruction this code uses).
+/// Asks the CPU to bring `value`'s memory (at most its first 32 cache lines) into the cache,
+/// for code that will read it after other work: a hint, with no effect on any result
+/// (nothing where the CPU has no such instruction this code uses, or with the `portable`
+/// feature, under which none of this crate's own `unsafe` code runs).
 #[inline]
 pub(crate) fn prefetch<T: ?Sized>(value: &T) {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
     x86::prefetch(value);
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", not(feature = "portable"))))]
     let _ = value;
 }
 

@@ -86,8 +86,9 @@ pub struct Transmit {
 /// socket carries. A caller that keeps one per socket and passes it to
 /// [`Engine::handle_routed`] spares each datagram the engine's socket table, whose lookup is
 /// two cache misses per packet once thousands of calls outgrow the cache; the engine checks
-/// the route against the leg it names (a socket belongs to one leg, and ids are never reused)
-/// and looks the socket up only when the route is new or stale, refreshing it then.
+/// the route against the leg it names (a live socket belongs to one leg of one call, so a
+/// leg that holds the socket is the socket's) and looks the socket up only when the route is
+/// new or stale, refreshing it then.
 /// `Route::default()` names nothing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Route(Option<(u32, u8, Channel)>);

@@ -38,20 +38,25 @@ pub(super) fn aes_ctr_xor(key: &AesKey, base: u128, counter: u16, data: &mut [u8
     }
 }
 
-/// Asks the CPU to fetch the cache lines of `value` into the cache (see
-/// [`super::prefetch`]).
+/// The most cache lines [`prefetch`] asks for at once (a session's keys take twelve).
+#[cfg(not(feature = "portable"))]
+const PREFETCH_LINES: usize = 32;
+
+/// Asks the CPU to fetch the cache lines of `value` into the cache, at most
+/// [`PREFETCH_LINES`] of them (see [`super::prefetch`]).
+#[cfg(not(feature = "portable"))]
 pub(super) fn prefetch<T: ?Sized>(value: &T) {
     use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
     const LINE: usize = 64;
     let start = core::ptr::from_ref(value).cast::<i8>();
-    let end = start.wrapping_add(core::mem::size_of_val(value));
-    let mut line = start.wrapping_sub(start as usize % LINE);
-    while line < end {
+    let offset = start as usize % LINE;
+    let lines = (offset + core::mem::size_of_val(value)).div_ceil(LINE);
+    let first = start.wrapping_sub(offset);
+    for k in 0..lines.min(PREFETCH_LINES) {
         // SAFETY: a prefetch neither reads into the program nor faults, whatever the address;
         // these are the lines of `value`, a live reference, and SSE (which `_mm_prefetch`
         // needs) is part of x86-64.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(line) };
-        line = line.wrapping_add(LINE);
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(first.wrapping_add(k * LINE)) };
     }
 }
 
