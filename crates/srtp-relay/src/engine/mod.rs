@@ -88,8 +88,7 @@ pub struct Transmit {
 /// two cache misses per packet once thousands of calls outgrow the cache; the engine checks
 /// the route against the leg it names (a live socket belongs to one leg of one call, so a
 /// leg that holds the socket is the socket's) and looks the socket up only when the route is
-/// new or stale, refreshing it then.
-/// `Route::default()` names nothing.
+/// new or stale, refreshing it then. `Route::default()` names nothing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Route(Option<(u32, u8, Channel)>);
 

@@ -766,8 +766,8 @@ impl Loop {
     /// Asks the CPU to bring the state of the call a receive completion's datagram belongs
     /// to into the cache, so that it arrives while the datagram before is handled instead
     /// of stalling its own handling: at a thousand calls and more, that state is otherwise
-    /// a run of cache misses on every datagram.
-    /// With `keys`, the SRTP keys that state names instead (see [`crate::engine::Engine::prefetch_keys`]).
+    /// a run of cache misses on every datagram. With `keys`, the SRTP keys that state names
+    /// instead (see [`crate::engine::Engine::prefetch_keys`]).
     fn prefetch(&self, cqe: &cqueue::Entry, keys: bool) {
         if cqe.user_data() & KIND_MASK != KIND_RECV {
             return;
