@@ -331,8 +331,9 @@ async fn keyed_pass_through_verifies_by_default() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn port_exhaustion_and_draining_are_clean_errors() {
     let pki = Pki::new("exhaust");
-    // One RTP/RTCP pair per leg: room for exactly one call.
-    let server = start(&pki, (45300, 45303)).await;
+    // One RTP/RTCP pair per leg: room for exactly one call. Below the kernel's ephemeral
+    // ports (32768 on), so that no socket bound to port 0 elsewhere takes one of the four.
+    let server = start(&pki, (31300, 31303)).await;
     let op = pki.client(&server, Some("operator"));
     let body = r#"{"mode":{"type":"pass-through"},"legs":[{},{}]}"#;
     assert_eq!(

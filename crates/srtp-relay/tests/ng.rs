@@ -716,8 +716,9 @@ async fn rfc8643_osrtp_offer_is_answered_avp_with_crypto() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn port_exhaustion_and_draining_are_error_replies() {
-    // Room for exactly one call (two port pairs).
-    let (mut ng, a, _b) = Ng::with_peers((46500, 46503)).await;
+    // Room for exactly one call (two port pairs). Below the kernel's ephemeral ports (32768
+    // on), so that no socket bound to port 0 elsewhere takes one of the four.
+    let (mut ng, a, _b) = Ng::with_peers((31500, 31503)).await;
     ng.offer("one", &phone(port(&a), "RTP/AVP"), vec![]);
     let offer = |call: &str| {
         vec![
