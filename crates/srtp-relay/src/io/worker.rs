@@ -23,7 +23,7 @@ use quinn_udp::{RecvMeta, UdpSockRef, UdpSocketState};
 use super::{RelayError, Shared};
 use crate::engine::{
     CallId, CallInfo, CallSpec, Counters, Engine, EngineConfig, Event, LegStats, LegUpdate, Mode,
-    Security, SocketId, TAIL_ROOM,
+    Route, Security, SocketId, TAIL_ROOM,
 };
 use crate::EngineError;
 
@@ -339,7 +339,15 @@ impl Core {
 /// The `mio` driver's sockets.
 struct MioSockets {
     poll: Poll,
-    table: HashMap<SocketId, (UdpSocket, UdpSocketState)>,
+    table: HashMap<SocketId, MioSocket>,
+}
+
+/// A socket of the `mio` driver.
+struct MioSocket {
+    socket: UdpSocket,
+    state: UdpSocketState,
+    /// Where the engine routes this socket's datagrams, kept for it (see [`Route`]).
+    route: Route,
 }
 
 impl Driver for MioSockets {
@@ -355,19 +363,26 @@ impl Driver for MioSockets {
             .registry()
             .register(&mut s, Token(id.0 as usize), Interest::READABLE)
             .is_ok();
-        self.table.insert(id, (s, state));
+        self.table.insert(
+            id,
+            MioSocket {
+                socket: s,
+                state,
+                route: Route::default(),
+            },
+        );
         ok
     }
 
     fn remove(&mut self, id: SocketId) {
-        if let Some((mut sock, _)) = self.table.remove(&id) {
-            let _ = self.poll.registry().deregister(&mut sock);
+        if let Some(mut s) = self.table.remove(&id) {
+            let _ = self.poll.registry().deregister(&mut s.socket);
         }
     }
 
     fn send_to(&mut self, id: SocketId, data: &[u8], to: std::net::SocketAddr) {
-        if let Some((out, _)) = self.table.get(&id) {
-            let _ = out.send_to(data, to);
+        if let Some(out) = self.table.get(&id) {
+            let _ = out.socket.send_to(data, to);
         }
     }
 }
@@ -435,9 +450,15 @@ impl Loop {
     /// later raises a new readiness event.
     fn receive(&mut self, id: SocketId) {
         for _ in 0..FAIR_SHARE {
-            let Some((socket, state)) = self.sockets.table.get(&id) else {
+            let Some(MioSocket {
+                socket,
+                state,
+                route,
+            }) = self.sockets.table.get(&id)
+            else {
                 return;
             };
+            let mut route = *route;
             let n = {
                 // On the stack: no allocation per receive.
                 let mut chunks = self.bufs.chunks_mut(SLOT);
@@ -473,9 +494,13 @@ impl Loop {
                         end - start
                     };
                     let buf = &mut slot[start..start + len + TAIL_ROOM];
-                    if let Some(t) = self.core.engine.handle(now, id, meta.addr, buf, len) {
-                        if let Some((out, _)) = self.sockets.table.get(&t.socket) {
-                            let _ = out.send_to(&buf[..t.len], t.destination);
+                    let sent = self
+                        .core
+                        .engine
+                        .handle_routed(&mut route, now, id, meta.addr, buf, len);
+                    if let Some(t) = sent {
+                        if let Some(out) = self.sockets.table.get(&t.socket) {
+                            let _ = out.socket.send_to(&buf[..t.len], t.destination);
                         }
                     }
                     slot[end..end + keep].copy_from_slice(&saved[..keep]);
@@ -484,6 +509,9 @@ impl Loop {
                         break; // (an empty datagram is still handed over once, and counted)
                     }
                 }
+            }
+            if let Some(s) = self.sockets.table.get_mut(&id) {
+                s.route = route;
             }
             if n < BATCH {
                 return;
