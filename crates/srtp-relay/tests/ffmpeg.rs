@@ -65,7 +65,10 @@ fn through(
         .unwrap();
     let out = dir.join("received.wav");
     let rx = ffmpeg_receive(&dir, out_port, b_key, &out);
-    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        media::wait_bound(out_port, Duration::from_secs(15)),
+        "{name}: the receiver never bound its port"
+    );
     let entry = if reverse {
         call.legs[1].rtp
     } else {
@@ -76,7 +79,7 @@ fn through(
         wait(tx, Duration::from_secs(20)),
         "{name}: the sender failed"
     );
-    let _ = wait(rx, Duration::from_secs(10));
+    let _ = media::finish(rx, Duration::from_secs(10));
     let info = relay.call(call.id).unwrap();
     relay.shutdown();
     let s = similarity(&samples(&wav), &samples(&out));
@@ -84,6 +87,13 @@ fn through(
         "{name}: similarity {s:.3}, relay legs {:?}",
         info.legs.map(|l| l.stats.counters)
     );
+    if s < 0.9 {
+        eprintln!(
+            "{name}: {} samples received; the receiver said: {}",
+            samples(&out).len(),
+            media::receiver_errors(&dir, out_port)
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
     s
 }

@@ -172,17 +172,23 @@ fn bridge(name: &str, profile: Profile, mki: bool, srtp_in: bool) -> f64 {
     let out = dir.join("received.wav");
     let similarity = if srtp_in {
         let rx = ffmpeg_receive(&dir, out_port, None, &out);
-        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            media::wait_bound(out_port, Duration::from_secs(15)),
+            "{name}: ffmpeg never bound its port"
+        );
         let tx = gst_send(&wav, call.legs[0].rtp, profile, &inbound);
         assert!(
             wait(tx, Duration::from_secs(20)),
             "{name}: gst-launch sender failed"
         );
-        let _ = wait(rx, Duration::from_secs(10));
+        let _ = media::finish(rx, Duration::from_secs(10));
         similarity(&samples(&wav), &samples(&out))
     } else {
         let rx = gst_receive(out_port, profile, &outbound, &out);
-        std::thread::sleep(Duration::from_millis(800));
+        assert!(
+            media::wait_bound(out_port, Duration::from_secs(15)),
+            "{name}: gst-launch never bound its port"
+        );
         let tx = ffmpeg_send(&wav, call.legs[1].rtp, None, SSRC);
         assert!(
             wait(tx, Duration::from_secs(20)),
@@ -195,9 +201,16 @@ fn bridge(name: &str, profile: Profile, mki: bool, srtp_in: bool) -> f64 {
     let info = relay.call(call.id).unwrap();
     relay.shutdown();
     eprintln!(
-        "{name}: similarity {similarity:.3}; client leg {:?}",
-        info.legs[0].stats.counters
+        "{name}: similarity {similarity:.3}; client leg {:?}; gateway leg {:?}",
+        info.legs[0].stats.counters, info.legs[1].stats.counters
     );
+    if similarity < 0.9 {
+        eprintln!(
+            "{name}: {} samples received; ffmpeg said: {}",
+            samples(&out).len(),
+            media::receiver_errors(&dir, out_port)
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
     similarity
 }

@@ -171,7 +171,10 @@ fn kamailio_and_baresip_call_through_srtp_relay() {
             "1",
         ]);
     let mut procs = Killed(vec![spawn(relay, &dir.join("relay.log"))]);
-    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        media::wait_bound(NG, Duration::from_secs(15)),
+        "the relay never bound its ng port"
+    );
     let mut kam = Command::new("kamailio");
     kam.arg("-f")
         .arg(kamailio_cfg(&dir))
@@ -180,7 +183,10 @@ fn kamailio_and_baresip_call_through_srtp_relay() {
         .arg("-w")
         .arg(&dir);
     procs.0.push(spawn(kam, &dir.join("kamailio.log")));
-    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        media::wait_bound(SIP, Duration::from_secs(15)),
+        "kamailio never bound its SIP port"
+    );
     baresip_dir(&dir, &wav, "alice", 25070, 24444, true);
     baresip_dir(&dir, &wav, "bob", 25080, 24445, false);
     for name in ["bob", "alice"] {

@@ -5,6 +5,7 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -58,8 +59,11 @@ pub fn workdir(name: &str) -> PathBuf {
     d
 }
 
-/// A free even UDP port on loopback whose odd neighbour is free too.
+/// A free even UDP port on loopback whose odd neighbour is free too, never one this process
+/// handed out before: tests run in parallel, and two peers given the same port would see each
+/// other's media.
 pub fn free_port() -> u16 {
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
     loop {
         let s = UdpSocket::bind("127.0.0.1:0").unwrap();
         let p = s.local_addr().unwrap().port();
@@ -71,9 +75,57 @@ pub fn free_port() -> u16 {
             && !relays
             && UdpSocket::bind(("127.0.0.1", p + 1)).is_ok()
         {
-            return p;
+            let mut given = GIVEN.lock().unwrap();
+            if !given.contains(&p) {
+                given.push(p);
+                return p;
+            }
         }
     }
+}
+
+/// Waits until some socket on this host is bound to UDP `port` (read from `/proc/net/udp*`,
+/// so the check never takes the port itself), at most `limit`; whether one is. A receiving
+/// peer's start-up time varies with the machine's load, and media sent before it binds is lost.
+pub fn wait_bound(port: u16, limit: Duration) -> bool {
+    let want = format!(":{port:04X} ");
+    let end = Instant::now() + limit;
+    loop {
+        let bound = ["/proc/net/udp", "/proc/net/udp6"].iter().any(|f| {
+            std::fs::read_to_string(f).is_ok_and(|t| {
+                t.lines()
+                    .skip(1)
+                    .filter_map(|l| l.split_whitespace().nth(1))
+                    .any(|local| format!("{local} ").ends_with(&want))
+            })
+        });
+        if bound {
+            return true;
+        }
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits for a receiving `child` that ends by itself, at most `limit`; past that it is asked
+/// to stop (SIGINT, so ffmpeg and gst-launch `-e` still finalise their WAV) and then killed.
+/// Whether it exited by itself, successfully.
+pub fn finish(child: Child, limit: Duration) -> bool {
+    let mut child = child;
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s.success();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let _ = wait(child, Duration::from_secs(5));
+    false
 }
 
 /// A 3-second chirp at 8 kHz, mono 16-bit: distinctive enough that a correlation peak means
@@ -157,7 +209,18 @@ pub fn ffmpeg_receive(dir: &Path, port: u16, key: Option<&MasterKey>, out: &Path
     c.args(["-protocol_whitelist", "file,udp,rtp,srtp,crypto"]);
     c.args(["-reorder_queue_size", "0", "-i"]).arg(&path);
     c.args(["-t", "2.6", "-ac", "1", "-ar", "8000", "-c:a", "pcm_s16le"]);
+    c.stderr(std::fs::File::create(receiver_log(dir, port)).unwrap());
     c.arg(out).spawn().unwrap()
+}
+
+/// Where a receiver on `port` writes its errors, for the report of a failed test.
+pub fn receiver_log(dir: &Path, port: u16) -> PathBuf {
+    dir.join(format!("recv-{port}.log"))
+}
+
+/// What the receiver on `port` printed, for the message of a test whose audio did not match.
+pub fn receiver_errors(dir: &Path, port: u16) -> String {
+    std::fs::read_to_string(receiver_log(dir, port)).unwrap_or_default()
 }
 
 /// Waits for `child`, killing it after `limit`; whether it exited successfully.
