@@ -148,11 +148,22 @@ fn vaes<const N: usize>(key: &AesKey, base: u128, counter: u16, data: &mut [u8])
     let (first, rest) = rk.split_first().expect("round keys");
     let (last, middle) = rest.split_last().expect("round keys");
     let k0 = _mm256_broadcastsi128_si256(load128(first));
+    // The counter blocks are made in registers: the first one in both halves, with its
+    // 16-bit block counter (the last two bytes, big-endian) turned little-endian so that a
+    // 16-bit addition counts it on, modulo 2^16 as RFC 3711 §4.1.1 wants; then turned back.
+    let swap = _mm256_setr_epi8(
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 14, //
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 14,
+    );
+    let start = _mm256_broadcastsi128_si256(load128(&counter_block(base, counter, 0)));
+    let start = _mm256_shuffle_epi8(start, swap);
     let mut b = [_mm256_setzero_si256(); N];
     for (i, b) in b.iter_mut().enumerate() {
-        let lo = load128(&counter_block(base, counter, 2 * i));
-        let hi = load128(&counter_block(base, counter, 2 * i + 1));
-        let pair = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(lo), hi);
+        // Blocks 2i and 2i + 1: the 16-bit word 7 of each half counted on. The values are
+        // below 16, so the casts to i16 are exact.
+        let (lo, hi) = ((2 * i) as i16, (2 * i + 1) as i16);
+        let step = _mm256_setr_epi16(0, 0, 0, 0, 0, 0, 0, lo, 0, 0, 0, 0, 0, 0, 0, hi);
+        let pair = _mm256_shuffle_epi8(_mm256_add_epi16(start, step), swap);
         *b = _mm256_xor_si256(pair, k0);
     }
     for k in middle {
