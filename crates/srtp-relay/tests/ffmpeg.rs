@@ -64,11 +64,13 @@ fn through(
         })
         .unwrap();
     let out = dir.join("received.wav");
-    let rx = ffmpeg_receive(&dir, out_port, b_key, &out);
-    assert!(
-        media::wait_bound(out_port, Duration::from_secs(15)),
-        "{name}: the receiver never bound its port"
-    );
+    let mut rx = ffmpeg_receive(&dir, out_port, b_key, &out);
+    if let Err(e) = media::wait_bound(out_port, &mut rx, Duration::from_secs(15)) {
+        panic!(
+            "{name}: the receiver: {e}; it said: {}",
+            media::receiver_errors(&dir, out_port)
+        );
+    }
     let entry = if reverse {
         call.legs[1].rtp
     } else {

@@ -125,7 +125,7 @@ fn interrupt(child: Child) {
     let _ = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();
-    let _ = wait(child, Duration::from_secs(5));
+    let _ = wait(child, Duration::from_secs(15));
 }
 
 /// GStreamer SRTP in, ffmpeg RTP out (`srtp_in`), or the reverse.
@@ -171,11 +171,13 @@ fn bridge(name: &str, profile: Profile, mki: bool, srtp_in: bool) -> f64 {
         .unwrap();
     let out = dir.join("received.wav");
     let similarity = if srtp_in {
-        let rx = ffmpeg_receive(&dir, out_port, None, &out);
-        assert!(
-            media::wait_bound(out_port, Duration::from_secs(15)),
-            "{name}: ffmpeg never bound its port"
-        );
+        let mut rx = ffmpeg_receive(&dir, out_port, None, &out);
+        if let Err(e) = media::wait_bound(out_port, &mut rx, Duration::from_secs(15)) {
+            panic!(
+                "{name}: ffmpeg: {e}; it said: {}",
+                media::receiver_errors(&dir, out_port)
+            );
+        }
         let tx = gst_send(&wav, call.legs[0].rtp, profile, &inbound);
         assert!(
             wait(tx, Duration::from_secs(20)),
@@ -184,11 +186,10 @@ fn bridge(name: &str, profile: Profile, mki: bool, srtp_in: bool) -> f64 {
         let _ = media::finish(rx, Duration::from_secs(10));
         similarity(&samples(&wav), &samples(&out))
     } else {
-        let rx = gst_receive(out_port, profile, &outbound, &out);
-        assert!(
-            media::wait_bound(out_port, Duration::from_secs(15)),
-            "{name}: gst-launch never bound its port"
-        );
+        let mut rx = gst_receive(out_port, profile, &outbound, &out);
+        if let Err(e) = media::wait_bound(out_port, &mut rx, Duration::from_secs(15)) {
+            panic!("{name}: gst-launch: {e}");
+        }
         let tx = ffmpeg_send(&wav, call.legs[1].rtp, None, SSRC);
         assert!(
             wait(tx, Duration::from_secs(20)),

@@ -145,10 +145,6 @@ fn control(port: u16, command: &str, params: &str) {
     let _ = s.read(&mut buf);
 }
 
-fn registered(log: &Path) -> bool {
-    std::fs::read_to_string(log).is_ok_and(|l| l.contains("200 OK"))
-}
-
 #[test]
 fn kamailio_and_baresip_call_through_srtp_relay() {
     require("kamailio", "kamailio");
@@ -171,10 +167,9 @@ fn kamailio_and_baresip_call_through_srtp_relay() {
             "1",
         ]);
     let mut procs = Killed(vec![spawn(relay, &dir.join("relay.log"))]);
-    assert!(
-        media::wait_bound(NG, Duration::from_secs(15)),
-        "the relay never bound its ng port"
-    );
+    if let Err(e) = media::wait_bound(NG, &mut procs.0[0], Duration::from_secs(15)) {
+        panic!("the relay's ng port: {e}");
+    }
     let mut kam = Command::new("kamailio");
     kam.arg("-f")
         .arg(kamailio_cfg(&dir))
@@ -183,10 +178,9 @@ fn kamailio_and_baresip_call_through_srtp_relay() {
         .arg("-w")
         .arg(&dir);
     procs.0.push(spawn(kam, &dir.join("kamailio.log")));
-    assert!(
-        media::wait_bound(SIP, Duration::from_secs(15)),
-        "kamailio never bound its SIP port"
-    );
+    if let Err(e) = media::wait_bound(SIP, &mut procs.0[1], Duration::from_secs(15)) {
+        panic!("kamailio's SIP port: {e}");
+    }
     baresip_dir(&dir, &wav, "alice", 25070, 24444, true);
     baresip_dir(&dir, &wav, "bob", 25080, 24445, false);
     for name in ["bob", "alice"] {
@@ -197,19 +191,40 @@ fn kamailio_and_baresip_call_through_srtp_relay() {
             .current_dir(dir.join(name));
         procs.0.push(spawn(b, &dir.join(format!("{name}.log"))));
     }
-    let end = Instant::now() + Duration::from_secs(10);
-    while !(registered(&dir.join("alice.log")) && registered(&dir.join("bob.log"))) {
-        assert!(Instant::now() < end, "the user agents did not register");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // Every step waits for what it needs, not for a fixed time: a cold machine starts the
+    // user agents and sets the call up slower.
+    let logs = [dir.join("alice.log"), dir.join("bob.log")];
+    let until = |what: &str, done: &dyn Fn(&str) -> bool| {
+        let end = Instant::now() + Duration::from_secs(30);
+        while !logs
+            .iter()
+            .all(|l| done(&std::fs::read_to_string(l).unwrap_or_default()))
+        {
+            assert!(Instant::now() < end, "{what} within 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    until("the user agents did not register", &|l| {
+        l.contains("200 OK")
+    });
     control(24444, "dial", "sip:bob@127.0.0.1");
-    std::thread::sleep(Duration::from_secs(6));
+    until("the call was not established", &|l| {
+        l.contains("Call established")
+    });
+    // Four seconds of media each way (the similarity needs about 1.5 s).
+    std::thread::sleep(Duration::from_secs(4));
     control(24444, "hangup", "");
-    std::thread::sleep(Duration::from_millis(800));
+    until("the call did not end", &|l| l.contains("terminated"));
     for port in [24444, 24445] {
         control(port, "quit", "");
     }
-    std::thread::sleep(Duration::from_millis(800));
+    // The recordings are complete once baresip has exited (it finalises them on the way).
+    let end = Instant::now() + Duration::from_secs(15);
+    for c in &mut procs.0[2..] {
+        while matches!(c.try_wait(), Ok(None)) && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
     drop(procs);
 
     let alice_log = std::fs::read_to_string(dir.join("alice.log")).unwrap_or_default();

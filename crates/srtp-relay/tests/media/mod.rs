@@ -61,33 +61,33 @@ pub fn workdir(name: &str) -> PathBuf {
 
 /// A free even UDP port on loopback whose odd neighbour is free too, never one this process
 /// handed out before: tests run in parallel, and two peers given the same port would see each
-/// other's media.
+/// other's media. The ports come from 26000–30999, below the kernel's ephemeral range
+/// (32768 on), so no socket bound to port 0 (another test's, or a tool's own) can take one
+/// between this check and the peer's bind; and outside 40000–49999, where the tests' relays
+/// allocate (a relay picking the port meanwhile would send to itself).
 pub fn free_port() -> u16 {
-    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
-    loop {
-        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let p = s.local_addr().unwrap().port();
-        // Outside 40000–49999, where the tests' relays allocate: the port is free only until
-        // the external peer binds it, and a relay picking it meanwhile would send to itself.
-        let relays = (40_000..50_000).contains(&p);
-        if p.is_multiple_of(2)
-            && p < 65000
-            && !relays
+    const FIRST: u16 = 26_000;
+    const END: u16 = 31_000;
+    static NEXT: Mutex<u16> = Mutex::new(FIRST);
+    let mut next = NEXT.lock().unwrap();
+    for _ in 0..(END - FIRST) / 2 {
+        let p = *next;
+        *next = if p + 2 >= END { FIRST } else { p + 2 };
+        if UdpSocket::bind(("127.0.0.1", p)).is_ok()
             && UdpSocket::bind(("127.0.0.1", p + 1)).is_ok()
         {
-            let mut given = GIVEN.lock().unwrap();
-            if !given.contains(&p) {
-                given.push(p);
-                return p;
-            }
+            return p;
         }
     }
+    panic!("no free port pair left in {FIRST}..{END}");
 }
 
 /// Waits until some socket on this host is bound to UDP `port` (read from `/proc/net/udp*`,
-/// so the check never takes the port itself), at most `limit`; whether one is. A receiving
-/// peer's start-up time varies with the machine's load, and media sent before it binds is lost.
-pub fn wait_bound(port: u16, limit: Duration) -> bool {
+/// so the check never takes the port itself), at most `limit`, while `peer`, the process
+/// that is to bind it, runs. A receiving peer's start-up time varies with the machine's load,
+/// and media sent before it binds is lost. Says why on failure: the peer ended (it could not
+/// bind, or failed otherwise) or the time ran out.
+pub fn wait_bound(port: u16, peer: &mut Child, limit: Duration) -> Result<(), String> {
     let want = format!(":{port:04X} ");
     let end = Instant::now() + limit;
     loop {
@@ -100,10 +100,15 @@ pub fn wait_bound(port: u16, limit: Duration) -> bool {
             })
         });
         if bound {
-            return true;
+            return Ok(());
+        }
+        if let Ok(Some(status)) = peer.try_wait() {
+            return Err(format!(
+                "the peer ended ({status}) before binding port {port}"
+            ));
         }
         if Instant::now() > end {
-            return false;
+            return Err(format!("port {port} not bound after {limit:?}"));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -124,7 +129,7 @@ pub fn finish(child: Child, limit: Duration) -> bool {
     let _ = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();
-    let _ = wait(child, Duration::from_secs(5));
+    let _ = wait(child, Duration::from_secs(15));
     false
 }
 
