@@ -45,17 +45,26 @@ fn receive(socket: UdpSocket, stop: Arc<AtomicBool>) -> thread::JoinHandle<Vec<D
         let dst = socket.local_addr().unwrap();
         let mut got = Vec::new();
         let mut buf = [0u8; 2048];
+        let mut take = |socket: &UdpSocket| {
+            let Ok((n, src)) = socket.recv_from(&mut buf) else {
+                return false;
+            };
+            let time = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+            got.push(Datagram {
+                time,
+                src,
+                dst,
+                payload: buf[..n].to_vec(),
+            });
+            true
+        };
         while !stop.load(Ordering::Relaxed) {
-            if let Ok((n, src)) = socket.recv_from(&mut buf) {
-                let time = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-                got.push(Datagram {
-                    time,
-                    src,
-                    dst,
-                    payload: buf[..n].to_vec(),
-                });
-            }
+            take(&socket);
         }
+        // Whatever the sender sent is in the socket's queue by now (on loopback a datagram
+        // is delivered when its send returns), however late this thread ran: drain it.
+        socket.set_nonblocking(true).unwrap();
+        while take(&socket) {}
         got
     })
 }

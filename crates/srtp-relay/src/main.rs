@@ -352,6 +352,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 async fn run(args: ServeArgs, config: Config, auth: ApiAuth) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
+    // The handlers first: once the server answers, a supervisor may signal it (a reload
+    // right after start), and an unhandled SIGHUP would end the process.
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
     let server = Server::start(&config, &auth).await?;
     if auth.files.is_none() && config.api.enabled {
         tracing::warn!(
@@ -375,9 +380,6 @@ async fn run(args: ServeArgs, config: Config, auth: ApiAuth) -> anyhow::Result<(
         ports = %format!("{}-{}", config.media.port_min, config.media.port_max),
         "media"
     );
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
     loop {
         tokio::select! {
             _ = hup.recv() => {

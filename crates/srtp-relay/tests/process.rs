@@ -36,8 +36,10 @@ fn signal(child: &Child, name: &str) {
 fn first_run_ctl_reload_and_drain() {
     let dir = support::TempDir::new("process");
     let state = dir.0.join("state");
-    // A test-specific API port; media on its own range; ng on an OS-assigned port.
-    let api = "127.0.0.1:47443";
+    // A test-specific API port, below the kernel's ephemeral ports (32768 on), where no
+    // outgoing connection's local port can take it; media on its own range; ng on an
+    // OS-assigned port.
+    let api = "127.0.0.1:25543";
     let mut child = bin()
         .args([
             "serve",
