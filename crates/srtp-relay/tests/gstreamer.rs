@@ -120,14 +120,6 @@ fn gst_receive(port: u16, p: Profile, key: &MasterKey, out: &Path) -> Child {
     c.spawn().unwrap()
 }
 
-/// Asks gst-launch to end (SIGINT, so `-e` sends end-of-stream and the WAV is finalised).
-fn interrupt(child: Child) {
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let _ = wait(child, Duration::from_secs(15));
-}
-
 /// GStreamer SRTP in, ffmpeg RTP out (`srtp_in`), or the reverse.
 fn bridge(name: &str, profile: Profile, mki: bool, srtp_in: bool) -> f64 {
     let dir = workdir(name);
@@ -196,7 +188,8 @@ fn bridge(name: &str, profile: Profile, mki: bool, srtp_in: bool) -> f64 {
             "{name}: ffmpeg sender failed"
         );
         std::thread::sleep(Duration::from_millis(300));
-        interrupt(rx);
+        // gst-launch ends on SIGINT (with `-e`, after finalising the WAV).
+        media::finish(rx, Duration::ZERO);
         similarity(&samples(&wav), &samples(&out))
     };
     let info = relay.call(call.id).unwrap();

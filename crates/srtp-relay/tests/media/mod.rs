@@ -117,12 +117,14 @@ pub fn wait_bound(port: u16, peer: &mut Child, limit: Duration) -> Result<(), St
 /// Waits for a receiving `child` that ends by itself, at most `limit`; past that it is asked
 /// to stop (SIGINT, so ffmpeg and gst-launch `-e` still finalise their WAV) and then killed.
 /// Whether it exited by itself, successfully.
-pub fn finish(child: Child, limit: Duration) -> bool {
-    let mut child = child;
+pub fn finish(mut child: Child, limit: Duration) -> bool {
     let end = Instant::now() + limit;
-    while Instant::now() < end {
+    loop {
         if let Some(s) = child.try_wait().unwrap() {
             return s.success();
+        }
+        if Instant::now() >= end {
+            break;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
