@@ -88,7 +88,8 @@ pub fn free_port() -> u16 {
 /// and media sent before it binds is lost. Says why on failure: the peer ended (it could not
 /// bind, or failed otherwise) or the time ran out.
 pub fn wait_bound(port: u16, peer: &mut Child, limit: Duration) -> Result<(), String> {
-    let want = format!(":{port:04X} ");
+    // `local_address` reads `0100007F:659A`: the port in four hex digits after the colon.
+    let want = format!(":{port:04X}");
     let end = Instant::now() + limit;
     loop {
         let bound = ["/proc/net/udp", "/proc/net/udp6"].iter().any(|f| {
@@ -96,7 +97,7 @@ pub fn wait_bound(port: u16, peer: &mut Child, limit: Duration) -> Result<(), St
                 t.lines()
                     .skip(1)
                     .filter_map(|l| l.split_whitespace().nth(1))
-                    .any(|local| format!("{local} ").ends_with(&want))
+                    .any(|local| local.ends_with(&want))
             })
         });
         if bound {
@@ -118,15 +119,8 @@ pub fn wait_bound(port: u16, peer: &mut Child, limit: Duration) -> Result<(), St
 /// to stop (SIGINT, so ffmpeg and gst-launch `-e` still finalise their WAV) and then killed.
 /// Whether it exited by itself, successfully.
 pub fn finish(mut child: Child, limit: Duration) -> bool {
-    let end = Instant::now() + limit;
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s.success();
-        }
-        if Instant::now() >= end {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    if let Some(ok) = ended(&mut child, limit) {
+        return ok;
     }
     let _ = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -232,15 +226,24 @@ pub fn receiver_errors(dir: &Path, port: u16) -> String {
 
 /// Waits for `child`, killing it after `limit`; whether it exited successfully.
 pub fn wait(mut child: Child, limit: Duration) -> bool {
+    if let Some(ok) = ended(&mut child, limit) {
+        return ok;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    false
+}
+
+/// Polls `child` for at most `limit`: whether it exited successfully, or `None` if it still
+/// runs.
+fn ended(child: &mut Child, limit: Duration) -> Option<bool> {
     let end = Instant::now() + limit;
     loop {
         if let Some(s) = child.try_wait().unwrap() {
-            return s.success();
+            return Some(s.success());
         }
-        if Instant::now() > end {
-            let _ = child.kill();
-            let _ = child.wait();
-            return false;
+        if Instant::now() >= end {
+            return None;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
