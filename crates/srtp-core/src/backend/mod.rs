@@ -180,6 +180,37 @@ impl Backend {
             _ => portable::compress(state, blocks),
         }
     }
+
+    /// An HMAC-SHA1's last two steps (RFC 2104 §2): absorbs the inner hash's padded `tail`
+    /// (whole blocks) into `inner`, then the outer hash's only block ([`outer_block`] of the
+    /// inner digest) into `outer`, which then holds the MAC.
+    #[inline]
+    pub(crate) fn hmac_finish(self, inner: &mut [u32; 5], tail: &[u8], outer: &mut [u32; 5]) {
+        debug_assert_eq!(tail.len() % BLOCK, 0);
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx2 => x86::hmac_finish_avx2(inner, tail, outer),
+            #[cfg(target_arch = "x86_64")]
+            Backend::ShaExt => {
+                x86::compress_sha_ext(inner, tail);
+                x86::compress_sha_ext(outer, &outer_block(inner));
+            }
+            _ => portable::hmac_finish(inner, tail, outer),
+        }
+    }
+}
+
+/// The outer hash's only block of an HMAC-SHA1 (RFC 2104 §2): the inner digest `inner` as
+/// big-endian bytes and its padding (a 20-byte message after the 64-byte key block, FIPS
+/// 180-4 §5.1.1).
+pub(crate) fn outer_block(inner: &[u32; 5]) -> [u8; BLOCK] {
+    let mut block = [0u8; BLOCK];
+    for (o, w) in block.chunks_exact_mut(4).zip(inner) {
+        o.copy_from_slice(&w.to_be_bytes());
+    }
+    block[20] = 0x80;
+    block[BLOCK - 8..].copy_from_slice(&((BLOCK as u64 + 20) * 8).to_be_bytes());
+    block
 }
 
 /// Asks the CPU to bring `value`'s memory (at most its first 32 cache lines) into the cache,

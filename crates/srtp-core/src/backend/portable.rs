@@ -41,3 +41,11 @@ pub(super) fn compress(state: &mut [u32; 5], blocks: &[u8]) {
         }
     }
 }
+
+/// An HMAC's last two steps: the inner hash's padded `tail` into `inner`, then the outer
+/// hash's only block, [`super::outer_block`] of the inner digest, into
+/// `outer`.
+pub(super) fn hmac_finish(inner: &mut [u32; 5], tail: &[u8], outer: &mut [u32; 5]) {
+    compress(inner, tail);
+    compress(outer, &super::outer_block(inner));
+}

@@ -117,9 +117,9 @@ impl HmacSha1 {
         let mut tail = [0u8; 2 * BLOCK];
         let rest = &absorbed.rest[..absorbed.rest_len];
         let len = padded_tail(rest, suffix, absorbed.msg_len, &mut tail);
-        self.backend.compress(&mut state, &tail[..len]);
         let mut outer = self.outer;
-        self.backend.compress(&mut outer, &outer_block(&state));
+        self.backend
+            .hmac_finish(&mut state, &tail[..len], &mut outer);
         digest(&outer)
     }
 
@@ -151,16 +151,6 @@ fn padded_tail(rest: &[u8], suffix: &[u8], msg_len: usize, buf: &mut [u8; 2 * BL
     let bits = (BLOCK + msg_len + suffix.len()) as u64 * 8;
     buf[len - 8..len].copy_from_slice(&bits.to_be_bytes());
     len
-}
-
-/// The outer hash's only block: the inner digest and its padding (a 20-byte message after
-/// the 64-byte key block).
-fn outer_block(inner: &[u32; 5]) -> [u8; BLOCK] {
-    let mut block = [0u8; BLOCK];
-    block[..20].copy_from_slice(&digest(inner));
-    block[20] = 0x80;
-    block[BLOCK - 8..].copy_from_slice(&((BLOCK as u64 + 20) * 8).to_be_bytes());
-    block
 }
 
 /// A SHA-1 state as its 20-byte digest.

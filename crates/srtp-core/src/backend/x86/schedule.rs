@@ -27,9 +27,9 @@
 use core::arch::x86_64::{
     __m256i, _mm256_add_epi32, _mm256_alignr_epi8, _mm256_castsi128_si256, _mm256_castsi256_si128,
     _mm256_extracti128_si256, _mm256_inserti128_si256, _mm256_or_si256, _mm256_set1_epi32,
-    _mm256_setr_epi8, _mm256_setzero_si256, _mm256_shuffle_epi8, _mm256_slli_epi32,
-    _mm256_slli_si256, _mm256_srli_epi32, _mm256_srli_si256, _mm256_xor_si256, _mm_loadu_si128,
-    _mm_storeu_si128,
+    _mm256_setr_epi32, _mm256_setr_epi8, _mm256_setzero_si256, _mm256_shuffle_epi8,
+    _mm256_slli_epi32, _mm256_slli_si256, _mm256_srli_epi32, _mm256_srli_si256, _mm256_xor_si256,
+    _mm_loadu_si128, _mm_storeu_si128,
 };
 
 use super::super::portable::K;
@@ -76,10 +76,60 @@ unsafe fn compress_avx2(state: &mut [u32; 5], blocks: &[u8]) {
             Some((hi, tail)) => (hi, 2, tail),
             None => (lo, 1, tail),
         };
-        pair(state, lo, hi, n);
+        let first = [0, 1, 2, 3].map(|i| load(lo, hi, i));
+        pair(state, first, n);
         rest = tail;
     }
 }
+
+/// An HMAC's last two steps (RFC 2104 §2): the inner hash's padded tail (`tail`, one or two
+/// blocks) into `inner`, then the outer hash's only block into `outer`. That block's message
+/// is the inner digest, `0x80`, zeros and the length (672 bits: 20 bytes after the 64-byte
+/// key block, FIPS 180-4 §5.1.1); its words are put into the schedule's registers as they
+/// are, instead of being written out as bytes and loaded back.
+///
+/// # Safety
+/// The CPU must have AVX2 and BMI2 (BMI1 is checked here).
+pub(super) unsafe fn hmac_finish(inner: &mut [u32; 5], tail: &[u8], outer: &mut [u32; 5]) {
+    if !is_x86_feature_detected!("bmi1") {
+        super::super::portable::hmac_finish(inner, tail, outer);
+        return;
+    }
+    // SAFETY: as in `compress`: AVX2 and BMI2 from the caller, BMI1 just checked.
+    unsafe { hmac_finish_avx2(inner, tail, outer) }
+}
+
+/// [`hmac_finish`] on a CPU with AVX2 and BMI.
+///
+/// # Safety
+///
+/// The CPU must support AVX2, BMI1 and BMI2.
+#[target_feature(enable = "avx2,bmi1,bmi2")]
+unsafe fn hmac_finish_avx2(inner: &mut [u32; 5], tail: &[u8], outer: &mut [u32; 5]) {
+    // SAFETY: the same features as this function's.
+    unsafe { compress_avx2(inner, tail) };
+    let [a, b, c, d, e] = inner.map(|w| w as i32);
+    // Only the low half's schedule is used for a single block; the high half repeats it.
+    let first = [
+        _mm256_setr_epi32(a, b, c, d, a, b, c, d),
+        _mm256_setr_epi32(
+            e,
+            0x8000_0000u32 as i32,
+            0,
+            0,
+            e,
+            0x8000_0000u32 as i32,
+            0,
+            0,
+        ),
+        _mm256_setzero_si256(),
+        _mm256_setr_epi32(0, 0, 0, OUTER_BITS, 0, 0, 0, OUTER_BITS),
+    ];
+    pair(outer, first, 1);
+}
+
+/// The bit length of an HMAC-SHA1 outer message: the 64-byte key block and a 20-byte digest.
+const OUTER_BITS: i32 = ((BLOCK + 20) * 8) as i32;
 
 /// How many groups of the schedule [`pair`] computes before the rounds: the four loaded ones
 /// and the four that need patching. Group `j + AHEAD` is computed after the `j`-th five rounds
@@ -99,15 +149,16 @@ const AHEAD: usize = 8;
 /// affects speed, never results.
 #[target_feature(enable = "avx2,bmi1,bmi2")]
 #[inline]
-fn pair(state: &mut [u32; 5], lo: &[u8; BLOCK], hi: &[u8; BLOCK], n: usize) {
+fn pair(state: &mut [u32; 5], first: [__m256i; 4], n: usize) {
     let mut wk: Pair = [[[0; 4]; 20]; 2];
     let mut w: Words = [_mm256_setzero_si256(); 20];
+    w[..4].copy_from_slice(&first);
     for j in 0..AHEAD {
-        step(j, lo, hi, &mut w, &mut wk);
+        step(j, &mut w, &mut wk);
     }
     rounds::<0>(state, &mut wk, |j, wk| {
         if j + AHEAD < 20 {
-            step(j + AHEAD, lo, hi, &mut w, wk);
+            step(j + AHEAD, &mut w, wk);
             core::hint::black_box(wk);
         }
     });
@@ -174,16 +225,17 @@ fn late(w32: __m256i, w28: __m256i, w16: __m256i, w8: __m256i, w4: __m256i) -> _
     rotl::<2, 30>(x)
 }
 
-/// Computes group `j` of the schedules of `lo` and `hi` into `w[j]` and, with the round
-/// constant added, into `wk[0][j]` and `wk[1][j]`; groups `0..j` must be in `w` already.
+/// Computes group `j` of two blocks' schedules into `w[j]` and, with the round constant
+/// added, into `wk[0][j]` and `wk[1][j]`; groups `0..j` must be in `w` already, and the
+/// first four (the message words) are there from the start.
 #[target_feature(enable = "avx2")]
 #[inline]
-fn step(j: usize, lo: &[u8; BLOCK], hi: &[u8; BLOCK], w: &mut Words, wk: &mut Pair) {
-    w[j] = match j {
-        0..4 => load(lo, hi, j),
-        4..8 => early(w[j - 4], w[j - 3], w[j - 2], w[j - 1]),
-        _ => late(w[j - 8], w[j - 7], w[j - 4], w[j - 2], w[j - 1]),
-    };
+fn step(j: usize, w: &mut Words, wk: &mut Pair) {
+    match j {
+        0..4 => {}
+        4..8 => w[j] = early(w[j - 4], w[j - 3], w[j - 2], w[j - 1]),
+        _ => w[j] = late(w[j - 8], w[j - 7], w[j - 4], w[j - 2], w[j - 1]),
+    }
     // Group j holds words 4j..4j+4, all in the same stretch of 20 rounds; the constant is
     // reinterpreted as i32 for the intrinsic, the same bits.
     let sum = _mm256_add_epi32(w[j], _mm256_set1_epi32(K[j / 5] as i32));
