@@ -3,12 +3,13 @@
 //! `srtp-core` protects and unprotects RTP and RTCP packets in place on the caller's buffer:
 //! every standard profile ([`Profile`]: AES-CM-128/192/256 with HMAC-SHA1 80/32, AEAD AES-GCM
 //! 128/256, NULL with HMAC-SHA1), master key identifiers and lifetimes, any number of SSRCs
-//! under one key, and keying from SDES `a=crypto` lines ([`sdes`], RFC 4568) or DTLS-SRTP
-//! exported keying material ([`dtls`], RFC 5764).
+//! under one key, keying from SDES `a=crypto` lines ([`sdes`], RFC 4568) or DTLS-SRTP
+//! exported keying material ([`dtls`], RFC 5764), and cryptex (RFC 9335, SDP `a=cryptex`:
+//! CSRCs and header extensions encrypted with the payload, [`Policy::cryptex`]).
 //!
 //! What it does **not** do: no I/O, no clock, no threads. It does not run DTLS handshakes
 //! (bring the exported keying material) nor parse SDP beyond the `a=crypto` attribute. It does
-//! not encrypt RTP header extensions (RFC 6904) or do cryptex (RFC 9335).
+//! not encrypt header extensions one by one (RFC 6904; cryptex replaces it).
 //!
 //! Speed comes from doing each packet in place with keys expanded once, and from the CPU: the
 //! SHA-1 code is chosen once per session ([`Backend`]: SHA extensions, AVX2 or portable Rust),

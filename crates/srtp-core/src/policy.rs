@@ -69,6 +69,14 @@ pub struct Policy {
     /// number is then never changed, and a restart behind is refused until it passes the
     /// highest sent.
     pub sequence_continuity: bool,
+    /// Cryptex (RFC 9335, SDP `a=cryptex`): the sender encrypts every packet's CSRCs and RTP
+    /// header extensions with its payload (marking the extension block `0xC0DE` or `0xC2DE`,
+    /// and adding an empty one to a packet with CSRCs and none), and the receiver decrypts
+    /// packets so marked. Packets without the mark are still received as RFC 3711 has them,
+    /// since a sender may choose per packet (RFC 9335 §4). Off by default, when marked packets
+    /// are refused ([`Error::CryptexNotNegotiated`](crate::Error::CryptexNotNegotiated)).
+    /// With encryption off (`encrypt_rtp = false`) there is nothing to do and it stays off.
+    pub cryptex: bool,
 }
 
 impl Policy {
@@ -92,6 +100,7 @@ impl Policy {
             roc_recovery: true,
             danger_allow_repeat_tx: false,
             sequence_continuity: false,
+            cryptex: false,
         }
     }
 }

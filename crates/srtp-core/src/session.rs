@@ -5,20 +5,23 @@ use std::collections::VecDeque;
 use subtle::ConstantTimeEq;
 
 use crate::backend::{Backend, LANES};
+use crate::cipher::aes_cm::AesCm;
 use crate::cipher::aes_gcm::TAG_LEN as GCM_TAG_LEN;
 use crate::cipher::hmac_sha1::{mac_lanes, Absorbed, LaneJob};
 use crate::index::{estimate_roc, index};
 use crate::kdf::{self, PacketCipher, SessionKeys, LABEL_RTCP_ENCRYPTION, LABEL_RTP_ENCRYPTION};
-use crate::packet::{rtcp, rtp};
+use crate::packet::{cryptex, rtcp, rtp};
 use crate::policy::{MAX_SRTCP_LIFETIME, MAX_SRTP_LIFETIME};
 use crate::replay::{ReplayWindow, MAX_REPLAY_WINDOW};
 use crate::stream::{Continued, RtpRx, RxStream, StreamTable, TxStream};
 use crate::{Error, Malformed, MasterKey, Mki, Policy, PolicyError, Profile};
 
 /// The most bytes protect appends to a packet: a 16-byte tag, an MKI of up to
-/// [`MAX_MKI_LEN`](crate::MAX_MKI_LEN) bytes and, for SRTCP, the 4-byte E flag and index. A
-/// buffer with this much room past the packet always suffices; without an MKI, 20 bytes do
-/// ([`Session::rtp_trailer_len`] and [`Session::rtcp_trailer_len`] give a session's own).
+/// [`MAX_MKI_LEN`](crate::MAX_MKI_LEN) bytes and, for SRTCP, the 4-byte E flag and index (for
+/// SRTP with cryptex, the 4-byte empty extension block a packet with CSRCs and no extension
+/// gains instead). A buffer with this much room past the packet always suffices; without an
+/// MKI, 20 bytes do ([`Session::rtp_trailer_len`] and [`Session::rtcp_trailer_len`] give a
+/// session's own).
 pub const MAX_TRAILER_LEN: usize = 16 + crate::MAX_MKI_LEN + 4;
 
 /// A stream that has accepted fewer packets than this may still be re-synchronised to a
@@ -180,6 +183,8 @@ pub struct Session {
     roc_recovery: bool,
     allow_repeat_tx: bool,
     sequence_continuity: bool,
+    /// Cryptex (RFC 9335) on: [`Policy::cryptex`] with encryption on.
+    cryptex: bool,
     tx: StreamTable<TxStream>,
     rx: StreamTable<RxStream>,
     /// Key generations earlier re-keys replaced, oldest first, with their receive state.
@@ -273,6 +278,7 @@ impl Session {
             roc_recovery: policy.roc_recovery,
             allow_repeat_tx: policy.danger_allow_repeat_tx,
             sequence_continuity: policy.sequence_continuity,
+            cryptex: policy.cryptex && policy.encrypt_rtp,
             tx: StreamTable::new(policy.max_streams),
             rx: StreamTable::new(policy.max_streams),
             retired: VecDeque::new(),
@@ -343,11 +349,13 @@ impl Session {
     /// Protects the RTP packet in `buf[..len]` in place and returns the SRTP packet's length.
     ///
     /// `buf` needs [`rtp_trailer_len`](Self::rtp_trailer_len) bytes of room past `len`
-    /// ([`MAX_TRAILER_LEN`] always suffices).
+    /// ([`MAX_TRAILER_LEN`] always suffices). With [`Policy::cryptex`], a packet with CSRCs and
+    /// no header extension gains an empty extension block (RFC 9335 §5.1), 4 bytes more.
     ///
     /// # Errors
     /// [`Error::Malformed`] for a packet that is not RTP, [`Error::NoRoom`] without room for
-    /// the trailer, [`Error::KeyExhausted`] when the sender's key reached its lifetime,
+    /// the trailer, [`Error::CryptexExtension`] under cryptex for a header extension that is
+    /// not RFC 8285's, [`Error::KeyExhausted`] when the sender's key reached its lifetime,
     /// [`Error::Replayed`] (or [`Error::TooOld`]) for an index this session already protected
     /// (or one behind its window), [`Error::StreamLimit`] for one SSRC too many. The buffer
     /// and the session are unchanged on error, but for one thing: under
@@ -370,8 +378,14 @@ impl Session {
         defer: bool,
     ) -> Result<Protected, Error> {
         let packet = buf.get(..len).ok_or(Error::LengthOutOfBounds)?;
-        let hdr = rtp::parse(packet)?;
-        let needed = len + self.rtp_trailer_len();
+        let mut hdr = rtp::parse(packet)?;
+        let plan = if self.cryptex {
+            cryptex::Plan::new(packet)?
+        } else {
+            None
+        };
+        let grown = len + plan.map_or(0, cryptex::Plan::growth);
+        let needed = grown + self.rtp_trailer_len();
         if buf.len() < needed {
             return Err(Error::NoRoom { needed });
         }
@@ -431,8 +445,20 @@ impl Session {
         if seq != hdr.seq {
             buf[2..4].copy_from_slice(&seq.to_be_bytes());
         }
+        // Cryptex: the packet marked (and grown, if it gets an empty extension block), then,
+        // while it is encrypted, laid out with its encrypted bytes after the first 16.
+        let layout = plan.map(|p| {
+            hdr.len += p.growth();
+            p.mark(buf, len)
+        });
+        let len = grown;
         let (packet, trailer) = buf[..needed].split_at_mut(len);
-        let (header, payload) = packet.split_at_mut(hdr.len);
+        if let Some(l) = layout {
+            l.apply(packet);
+        }
+        let encrypted_from = layout.map_or(hdr.len, |_| cryptex::START);
+        let defer = defer && layout.is_none();
+        let (header, payload) = packet.split_at_mut(encrypted_from);
         let mut deferred_iv = None;
         match &keys.cipher {
             PacketCipher::Gcm(gcm) => {
@@ -443,6 +469,9 @@ impl Session {
                     gcm.seal(&nonce, packet, &mut [])
                 };
                 trailer[..GCM_TAG_LEN].copy_from_slice(&tag);
+                if let Some(l) = layout {
+                    l.undo(packet);
+                }
             }
             cipher => {
                 if let (PacketCipher::Cm(aes), true) = (cipher, self.encrypt_rtp) {
@@ -452,6 +481,9 @@ impl Session {
                     } else {
                         aes.apply_keystream(&iv, payload);
                     }
+                }
+                if let Some(l) = layout {
+                    l.undo(packet);
                 }
                 if let (Some(mac), false) = (&keys.auth, defer) {
                     let tag = mac.mac(packet, &roc.to_be_bytes());
@@ -471,9 +503,13 @@ impl Session {
     /// Verifies and decrypts the SRTP packet that fills `packet`, in place, and returns the
     /// RTP packet (a prefix of `packet`).
     ///
+    /// A packet encrypted with cryptex (RFC 9335) comes back with its CSRCs and header
+    /// extensions decrypted and its extension profile RFC 8285's again (`0xBEDE` or `0x1000`).
+    ///
     /// # Errors
     /// [`Error::AuthenticationFailed`], [`Error::Replayed`], [`Error::TooOld`],
-    /// [`Error::UnknownMki`], [`Error::Malformed`] or [`Error::KeyExhausted`]. On error neither
+    /// [`Error::UnknownMki`], [`Error::Malformed`], [`Error::KeyExhausted`] or, for a cryptex
+    /// packet without [`Policy::cryptex`], [`Error::CryptexNotNegotiated`]. On error neither
     /// `packet` nor the session has changed: the next good packet is accepted as if this one
     /// never arrived.
     pub fn unprotect_rtp<'a>(&mut self, packet: &'a mut [u8]) -> Result<&'a mut [u8], Error> {
@@ -505,6 +541,10 @@ impl Session {
         let Ok(hdr) = rtp::parse(packet) else {
             return Quick::Undecided(None);
         };
+        let layout = cryptex::received(packet);
+        if layout.is_some() && !self.cryptex {
+            return Quick::Undecided(None);
+        }
         let trailer = tag_len + self.mki_len;
         if packet.len() < hdr.len + trailer {
             return Quick::Undecided(None);
@@ -539,7 +579,10 @@ impl Session {
         }
         if let (PacketCipher::Cm(aes), true) = (&slot.rtp.cipher, self.encrypt_rtp) {
             let iv = cm_iv(&slot.rtp.salt, hdr.ssrc, idx);
-            aes.apply_keystream(&iv, &mut packet[hdr.len..body_end]);
+            decrypt_cm(aes, &iv, &mut packet[..body_end], hdr.len, layout);
+        }
+        if let Some(l) = layout {
+            l.unmark(packet);
         }
         self.accept_rtp(slot_i, hdr.ssrc, hdr.seq, roc, idx);
         Quick::Accepted(body_end)
@@ -561,6 +604,10 @@ impl Session {
         defer: bool,
     ) -> Result<(usize, Option<Decrypt>), Error> {
         let hdr = rtp::parse(packet)?;
+        let layout = cryptex::received(packet);
+        if layout.is_some() && !self.cryptex {
+            return Err(Error::CryptexNotNegotiated);
+        }
         let tag_len = self.rtp_tag_len;
         let trailer = tag_len + self.mki_len;
         if packet.len() < hdr.len + trailer {
@@ -627,7 +674,13 @@ impl Session {
                 PacketCipher::Gcm(gcm) => {
                     let nonce = gcm_rtp_nonce(&keys.salt, hdr.ssrc, roc, hdr.seq);
                     let body = &mut packet[..body_end];
-                    if self.encrypt_rtp {
+                    if let Some(l) = layout {
+                        l.apply(body);
+                        let (header, payload) = body.split_at_mut(cryptex::START);
+                        let ok = gcm.open(&nonce, header, payload, tag).is_ok();
+                        l.undo(body);
+                        ok
+                    } else if self.encrypt_rtp {
                         let (header, payload) = body.split_at_mut(hdr.len);
                         gcm.open(&nonce, header, payload, tag).is_ok()
                     } else {
@@ -655,14 +708,14 @@ impl Session {
             if ok {
                 if let (PacketCipher::Cm(aes), true) = (&keys.cipher, self.encrypt_rtp) {
                     let iv = cm_iv(&keys.salt, hdr.ssrc, idx);
-                    if defer && self.kdr.is_none() {
+                    if defer && self.kdr.is_none() && layout.is_none() {
                         deferred = Some(Decrypt {
                             iv,
                             header: hdr.len,
                             slot: slot_i,
                         });
                     } else {
-                        aes.apply_keystream(&iv, &mut packet[hdr.len..body_end]);
+                        decrypt_cm(aes, &iv, &mut packet[..body_end], hdr.len, layout);
                     }
                 }
                 if derived.is_some() {
@@ -684,6 +737,9 @@ impl Session {
                 slot.rtp = k;
                 slot.rtp_r = idx >> n;
             }
+        }
+        if let Some(l) = layout {
+            l.unmark(packet);
         }
         self.accept_rtp(slot_i, hdr.ssrc, hdr.seq, roc, idx);
         Ok((body_end, deferred))
@@ -1061,10 +1117,13 @@ impl Session {
         // The sender's keys must stay the same through the chunk (no key derivation rate).
         debug_assert!(self.kdr.is_none());
         let mut done = [None; LANES];
+        let trailer = self.rtp_trailer_len();
         for (p, d) in chunk.iter_mut().zip(&mut done) {
             p.result = match self.protect_rtp_inner(p.buf, p.len, true) {
                 Ok(done) => {
-                    *d = Some((p.len, done.roc.to_be_bytes(), done.header, done.iv));
+                    // Where the MAC's message ends: the packet's end, after any growth.
+                    let end = done.len - trailer;
+                    *d = Some((end, done.roc.to_be_bytes(), done.header, done.iv));
                     p.len = done.len;
                     Ok(())
                 }
@@ -1142,6 +1201,10 @@ impl Session {
     /// computed); `None` if it would fail before its tag is checked.
     fn rtp_lane_job(&self, packet: &[u8]) -> Option<Premac> {
         let hdr = rtp::parse(packet).ok()?;
+        // Cryptex packets are decrypted as they are accepted, by the one-packet path.
+        if cryptex::received(packet).is_some() {
+            return None;
+        }
         let trailer = self.rtp_tag_len + self.mki_len;
         let body_end = packet.len().checked_sub(trailer)?;
         if body_end < hdr.len {
@@ -1523,6 +1586,26 @@ fn estimate_rx_roc(stream: Option<&RxStream>, seq: u16) -> i64 {
             ..
         }) => estimate_roc(*roc, *s_l, seq),
         _ => 0,
+    }
+}
+
+/// Decrypts an accepted AES-CM packet `body` (the packet without its trailer) whose header
+/// is `header` bytes long: the payload, or with cryptex (`layout`) everything after the fixed
+/// header but the extension preamble.
+fn decrypt_cm(
+    aes: &AesCm,
+    iv: &[u8; 16],
+    body: &mut [u8],
+    header: usize,
+    layout: Option<cryptex::Layout>,
+) {
+    match layout {
+        None => aes.apply_keystream(iv, &mut body[header..]),
+        Some(l) => {
+            l.apply(body);
+            aes.apply_keystream(iv, &mut body[cryptex::START..]);
+            l.undo(body);
+        }
     }
 }
 

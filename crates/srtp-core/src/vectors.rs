@@ -1,6 +1,7 @@
 //! Published test vectors run through the crate's internals: RFC 6188 §7, RFC 7714 §§16–17
 //! (which give session keys, so they enter below the key derivation), and libsrtp's
-//! `srtp_driver` packets (which give master keys, so they cover derivation, cipher and MAC).
+//! `srtp_driver` packets (which give master keys, so they cover derivation, cipher and MAC),
+//! and RFC 9335 Appendix A's cryptex packets (master keys too).
 
 use crate::cipher::AesCm;
 use crate::kdf::tests::prf;
@@ -292,4 +293,137 @@ fn libsrtp_srtcp_packets() {
             "{profile}"
         );
     }
+}
+
+/// RFC 9335 Appendix A: cryptex packets (one- and two-byte extensions, with and without
+/// CSRCs, empty extensions), as `(plain, protected)` pairs, under one master key per suite.
+const CRYPTEX_AES_CM: [(&str, &str); 6] = [
+    (
+        "900f1235decafbadcafebabe bede0001 51000200 abababababababababababababababab",
+        "900f1235decafbadcafebabe c0de0001 eb92365251c3e036f8de27e9c27ee3e0b4651d9f \
+         bc4218a70244522f34a5",
+    ),
+    (
+        "900f1236decafbadcafebabe 10000001 05020002 abababababababababababababababab",
+        "900f1236decafbadcafebabe c2de0001 4ed9cc4e6a712b3096c5ca77339d4204ce0d7739 \
+         6cab69585fbce38194a5",
+    ),
+    (
+        "920f1238decafbadcafebabe 0001e2400000b26e bede0001 51000200 \
+         abababababababababababababababab",
+        "920f1238decafbadcafebabe 8bb6e12b5cff16dd c0de0001 92838c8c09e58393e1de3a9a74734d67 \
+         45671338c3acf11da2df8423bee0",
+    ),
+    (
+        "920f1239decafbadcafebabe 0001e2400000b26e 10000001 05020002 \
+         abababababababababababababababab",
+        "920f1239decafbadcafebabe f70e513eb90b9b25 c2de0001 bbed4848faa644665f3d7f34125914e9 \
+         f4d0ae923c6f479b95a0f7b53133",
+    ),
+    (
+        "920f123adecafbadcafebabe 0001e2400000b26e bede0000 abababababababababababababababab",
+        "920f123adecafbadcafebabe 7130b6abfe2ab0e3 c0de0000 e3d9f64b25c9e74cb4cf8e43fb92e378 \
+         1c2c0ceab6b3a499a14c",
+    ),
+    (
+        "920f123bdecafbadcafebabe 0001e2400000b26e 10000000 abababababababababababababababab",
+        "920f123bdecafbadcafebabe cbf24c124330e1c8 c2de0000 599dd45bc9d687b603e8b59d771fd38e \
+         88b170e0cd31e125eabe",
+    ),
+];
+
+/// RFC 9335 Appendix A.2: the same packets under AEAD_AES_128_GCM.
+const CRYPTEX_AES_GCM: [(&str, &str); 6] = [
+    (
+        "900f1235decafbadcafebabe bede0001 51000200 abababababababababababababababab",
+        "900f1235decafbadcafebabe c0de0001 39972dc9572c4d99e8fc355de743fb2e94f9d8ff \
+         54e72f4193bbc5c74ffab0fa9fa0fbeb",
+    ),
+    (
+        "900f1236decafbadcafebabe 10000001 05020002 abababababababababababababababab",
+        "900f1236decafbadcafebabe c2de0001 bb75a4c545cd1f413bdb7daa2b1e3263de313667 \
+         c963249081b35a65f5cb6c88b394235f",
+    ),
+    (
+        "920f1238decafbadcafebabe 0001e2400000b26e bede0001 51000200 \
+         abababababababababababababababab",
+        "920f1238decafbadcafebabe 63bbccc4a7f695c4 c0de0001 8ad7c71fac70a80c92866b4c6ba98546 \
+         ef913586e95ffaaffe956885bb0647a8bc094ac8",
+    ),
+    (
+        "920f1239decafbadcafebabe 0001e2400000b26e 10000001 05020002 \
+         abababababababababababababababab",
+        "920f1239decafbadcafebabe 3680524f8d312b00 c2de0001 c78d120038422bc111a7187a18246f98 \
+         0c059cc6bc9df8b626394eca344e4b05d80fea83",
+    ),
+    (
+        "920f123adecafbadcafebabe 0001e2400000b26e bede0000 abababababababababababababababab",
+        "920f123adecafbadcafebabe 15b6bb4337906fff c0de0000 b7b964537a2b03ab7ba5389ce9331712 \
+         6b5d974df30c6884dcb651c5e120c1da",
+    ),
+    (
+        "920f123bdecafbadcafebabe 0001e2400000b26e 10000000 abababababababababababababababab",
+        "920f123bdecafbadcafebabe dcb38c9e48bf95f4 c2de0000 61ee432cf920317076613258d3ce4236 \
+         c06ac429681ad08413512dc98b5207d8",
+    ),
+];
+
+fn cryptex_session(profile: Profile, key: &str, salt: &str) -> Session {
+    let key = MasterKey::new(&unhex(key), &unhex(salt)).unwrap();
+    let mut policy = Policy::new(profile, key);
+    policy.cryptex = true;
+    Session::new(&policy).unwrap()
+}
+
+/// Each packet protected by a fresh cryptex sender and unprotected by a fresh receiver, both
+/// ways byte for byte; the CSRC-only packet of the empty-extension cases, without any
+/// extension, comes out with the empty `0xC0DE` block the sender adds (RFC 9335 §5.1).
+fn check_cryptex(profile: Profile, key: &str, salt: &str, cases: &[(&str, &str)]) {
+    for (i, (plain, protected)) in cases.iter().enumerate() {
+        let (plain, protected) = (unhex(plain), unhex(protected));
+        let mut tx = cryptex_session(profile, key, salt);
+        let mut buf = plain.clone();
+        buf.resize(plain.len() + 16, 0);
+        let n = tx.protect_rtp(&mut buf, plain.len()).unwrap();
+        assert_eq!(hex::encode(&buf[..n]), hex::encode(&protected), "case {i}");
+
+        let mut rx = cryptex_session(profile, key, salt);
+        let mut buf = protected.clone();
+        assert_eq!(
+            hex::encode(rx.unprotect_rtp(&mut buf).unwrap()),
+            hex::encode(&plain),
+            "case {i}"
+        );
+    }
+    // CSRCs and no extension: the sender adds an empty one-byte block, which the receiver
+    // keeps (as `0xBEDE`, zero words).
+    let (plain, protected) = (unhex(cases[4].0), unhex(cases[4].1));
+    let mut bare = plain[..20].to_vec();
+    bare[0] &= !0x10;
+    bare.extend_from_slice(&plain[24..]);
+    let mut tx = cryptex_session(profile, key, salt);
+    let mut buf = bare.clone();
+    buf.resize(bare.len() + 20, 0);
+    let n = tx.protect_rtp(&mut buf, bare.len()).unwrap();
+    assert_eq!(hex::encode(&buf[..n]), hex::encode(&protected));
+}
+
+#[test]
+fn rfc9335_cryptex_aes_cm_128_hmac_sha1_80() {
+    check_cryptex(
+        Profile::Aes128CmHmacSha1_80,
+        "e1f97a0d3e018be0d64fa32c06de4139",
+        "0ec675ad498afeebb6960b3aabe6",
+        &CRYPTEX_AES_CM,
+    );
+}
+
+#[test]
+fn rfc9335_cryptex_aead_aes_128_gcm() {
+    check_cryptex(
+        Profile::AeadAes128Gcm,
+        "000102030405060708090a0b0c0d0e0f",
+        "a0a1a2a3a4a5a6a7a8a9aaab",
+        &CRYPTEX_AES_GCM,
+    );
 }

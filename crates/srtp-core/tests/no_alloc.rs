@@ -60,7 +60,12 @@ fn allocations_during(f: impl FnOnce()) -> usize {
 #[test]
 fn per_packet_path_never_allocates() {
     for profile in Profile::ALL {
-        for (mki, kdr) in [(false, None), (true, None), (false, Some(2))] {
+        for (mki, kdr, cryptex) in [
+            (false, None, false),
+            (true, None, false),
+            (false, Some(2), false),
+            (false, None, true),
+        ] {
             let material: Vec<u8> = (0..profile.key_material_len() as u8).collect();
             let mut key = MasterKey::from_key_material(profile, &material).unwrap();
             if mki {
@@ -68,12 +73,17 @@ fn per_packet_path_never_allocates() {
             }
             let mut policy = Policy::new(profile, key);
             policy.key_derivation_rate = kdr;
+            policy.cryptex = cryptex;
             let mut tx = Session::new(&policy).unwrap();
             let mut rx = Session::new(&policy).unwrap();
 
             let mut rtp = [0u8; 1212 + MAX_TRAILER_LEN];
             rtp[0] = 0x80;
             rtp[8..12].copy_from_slice(&0x1234_5678u32.to_be_bytes());
+            if cryptex {
+                // Two CSRCs and a one-word extension, encrypted with the payload.
+                with_header_extension(&mut rtp);
+            }
             let mut rtcp = [0u8; 80 + MAX_TRAILER_LEN];
             rtcp[..8].copy_from_slice(&[0x80, 200, 0, 19, 0x12, 0x34, 0x56, 0x78]);
 
@@ -91,13 +101,19 @@ fn per_packet_path_never_allocates() {
                 rtp[20] ^= 1;
                 assert!(rx.unprotect_rtp(&mut rtp[..len]).is_err());
             });
-            assert_eq!(n, 0, "{profile} mki={mki} kdr={kdr:?}: {n} allocations");
+            assert_eq!(
+                n, 0,
+                "{profile} mki={mki} kdr={kdr:?} cryptex={cryptex}: {n} allocations"
+            );
 
             let mut bufs = [[0u8; 172 + MAX_TRAILER_LEN]; 8];
             for (i, b) in bufs.iter_mut().enumerate() {
                 b[0] = 0x80;
                 b[2..4].copy_from_slice(&(600 + i as u16).to_be_bytes());
                 b[8..12].copy_from_slice(&0x1234_5678u32.to_be_bytes());
+                if cryptex {
+                    with_header_extension(b);
+                }
             }
             let n = allocations_during(|| {
                 let [a, b, c, d, e, f, g, h] = &mut bufs;
@@ -117,4 +133,11 @@ fn exchange(seq: u16, tx: &mut Session, rx: &mut Session, rtp: &mut [u8], rtcp: 
     rx.unprotect_rtp(&mut rtp[..n]).unwrap();
     let n = tx.protect_rtcp(rtcp, 80).unwrap();
     rx.unprotect_rtcp(&mut rtcp[..n]).unwrap();
+}
+
+/// Two CSRCs and a one-byte-profile extension block of one word in `rtp`'s header.
+fn with_header_extension(rtp: &mut [u8]) {
+    rtp[0] = 0x80 | 0x10 | 2;
+    rtp[20..24].copy_from_slice(&[0xBE, 0xDE, 0, 1]);
+    rtp[24..28].copy_from_slice(&[0x10, 0xAA, 0, 0]);
 }

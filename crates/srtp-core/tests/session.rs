@@ -874,3 +874,191 @@ fn prefetching_keys_changes_nothing() {
     assert_eq!(sent[plain.len()], 2, "the second key sends");
     assert_eq!(unprotect(&mut rx, &sent).unwrap(), plain);
 }
+
+/// An RTP packet with `csrcs` CSRCs and, if `ext` is given, an extension block with that
+/// profile and `words` words of elements.
+fn rtp_with_header(seq: u16, csrcs: u8, ext: Option<(u16, u16)>, payload_len: usize) -> Vec<u8> {
+    let mut p = rtp(seq, SSRC, 0);
+    p[0] |= csrcs;
+    for c in 0..u32::from(csrcs) {
+        p.extend((0x1000 + c).to_be_bytes());
+    }
+    if let Some((profile, words)) = ext {
+        p[0] |= 0x10;
+        p.extend(profile.to_be_bytes());
+        p.extend(words.to_be_bytes());
+        p.extend((0..4 * words).map(|i| 0x40 + i as u8));
+    }
+    p.extend((0..payload_len).map(|i| i as u8));
+    p
+}
+
+fn cryptex_policy(profile: Profile) -> Policy {
+    let mut p = Policy::new(profile, key(profile, 9));
+    p.cryptex = true;
+    p
+}
+
+/// Cryptex (RFC 9335) for every profile: CSRCs and extensions of both kinds encrypted (the
+/// preamble readable, its profile marked), received back as they were sent; a packet with
+/// CSRCs and no extension gains an empty block; a plain packet is unchanged by cryptex; and
+/// a cryptex receiver still takes packets sent without it.
+#[test]
+fn cryptex_round_trips_every_profile() {
+    for profile in Profile::ALL {
+        let (mut tx, mut rx) = pair(&cryptex_policy(profile));
+        let encrypts = !matches!(profile, Profile::NullHmacSha1_80 | Profile::NullHmacSha1_32);
+        let mut seq = 100;
+        for (csrcs, ext, mark) in [
+            (0, Some((0xBEDE, 2)), 0xC0DE),
+            (0, Some((0x1000, 3)), 0xC2DE),
+            (3, Some((0xBEDE, 1)), 0xC0DE),
+            (15, Some((0x1000, 0)), 0xC2DE),
+            (2, None, 0xC0DE),
+        ] {
+            seq += 1;
+            let plain = rtp_with_header(seq, csrcs, ext, 40);
+            let sent = protect(&mut tx, &plain);
+            let at = 12 + 4 * usize::from(csrcs);
+            assert_eq!(
+                u16::from_be_bytes([sent[at], sent[at + 1]]),
+                mark,
+                "{profile:?}"
+            );
+            let grown = usize::from(ext.is_none()) * 4;
+            assert_eq!(sent.len(), plain.len() + grown + tx.rtp_trailer_len());
+            if encrypts && csrcs > 0 {
+                assert_ne!(sent[12..at], plain[12..at], "{profile:?}: CSRCs in clear");
+            }
+            if encrypts && ext.is_some_and(|(_, w)| w > 0) {
+                assert_ne!(sent[at + 4..at + 8], plain[at + 4..at + 8], "{profile:?}");
+            }
+            let got = unprotect(&mut rx, &sent).unwrap();
+            let want = match ext {
+                Some(_) => plain.clone(),
+                None => {
+                    // The empty block the sender added, read back as RFC 8285's.
+                    let mut w = plain[..at].to_vec();
+                    w[0] |= 0x10;
+                    w.extend([0xBE, 0xDE, 0, 0]);
+                    w.extend(&plain[at..]);
+                    w
+                }
+            };
+            assert_eq!(got, want, "{profile:?} csrcs {csrcs} ext {ext:?}");
+        }
+        // Nothing for cryptex to do: no CSRC, no extension.
+        let plain = rtp(200, SSRC, 40);
+        let sent = protect(&mut tx, &plain);
+        assert_eq!(sent[..12], plain[..12]);
+        assert_eq!(unprotect(&mut rx, &sent).unwrap(), plain);
+        // A sender without cryptex, to a cryptex receiver: extension in clear, accepted.
+        let mut plain_policy = cryptex_policy(profile);
+        plain_policy.cryptex = false;
+        let mut old = Session::new(&plain_policy).unwrap();
+        let plain = rtp_with_header(300, 1, Some((0xBEDE, 1)), 20);
+        let sent = protect(&mut old, &plain);
+        assert_eq!(sent[..24], plain[..24]);
+        assert_eq!(unprotect(&mut rx, &sent).unwrap(), plain);
+    }
+}
+
+/// A receiver that did not negotiate cryptex refuses marked packets, before and after their
+/// tag, changing nothing; a cryptex sender refuses an extension that is not RFC 8285's; a
+/// forged cryptex packet fails and is left as it arrived (the GCM path lays the packet out to
+/// try it, and back).
+#[test]
+fn cryptex_refusals_change_nothing() {
+    for profile in [Profile::Aes128CmHmacSha1_80, Profile::AeadAes128Gcm] {
+        let (mut tx, _) = pair(&cryptex_policy(profile));
+        let plain = rtp_with_header(7, 2, Some((0xBEDE, 1)), 30);
+        let sent = protect(&mut tx, &plain);
+
+        let mut no = cryptex_policy(profile);
+        no.cryptex = false;
+        let mut rx = Session::new(&no).unwrap();
+        assert_eq!(unprotect(&mut rx, &sent), Err(Error::CryptexNotNegotiated));
+        assert_eq!(rx.receive_streams(), 0);
+
+        let mut rx = Session::new(&cryptex_policy(profile)).unwrap();
+        for i in [12, 20, 24, 30, sent.len() - 1] {
+            let mut forged = sent.clone();
+            forged[i] ^= 0x20;
+            assert!(unprotect(&mut rx, &forged).is_err(), "{profile:?} byte {i}");
+        }
+        assert_eq!(rx.receive_streams(), 0);
+        assert_eq!(unprotect(&mut rx, &sent).unwrap(), plain);
+
+        // An extension profile other than RFC 8285's: refused, buffer untouched.
+        let odd = rtp_with_header(8, 0, Some((0x1234, 1)), 10);
+        let mut buf = odd.clone();
+        buf.resize(odd.len() + MAX_TRAILER_LEN, 0);
+        let before = buf.clone();
+        assert_eq!(
+            tx.protect_rtp(&mut buf, odd.len()),
+            Err(Error::CryptexExtension)
+        );
+        assert_eq!(buf, before);
+        // No room for the empty block a CSRC-only packet gains.
+        let bare = rtp_with_header(9, 1, None, 10);
+        let mut buf = bare.clone();
+        buf.resize(bare.len() + tx.rtp_trailer_len(), 0);
+        let needed = bare.len() + 4 + tx.rtp_trailer_len();
+        assert_eq!(
+            tx.protect_rtp(&mut buf, bare.len()),
+            Err(Error::NoRoom { needed })
+        );
+    }
+}
+
+/// Batches with cryptex give the packet-by-packet results, packets that grow among them.
+#[test]
+fn cryptex_batches_match_single_packets() {
+    let policy = cryptex_policy(Profile::Aes128CmHmacSha1_80);
+    let (mut tx1, mut rx1) = pair(&policy);
+    let (mut tx8, mut rx8) = pair(&policy);
+    let packets: Vec<Vec<u8>> = (0..16u16)
+        .map(|i| match i % 4 {
+            0 => rtp_with_header(i, 1, None, 50),
+            1 => rtp_with_header(i, 0, Some((0xBEDE, 2)), 60),
+            2 => rtp(i, SSRC, 70),
+            _ => rtp_with_header(i, 4, Some((0x1000, 1)), 80),
+        })
+        .collect();
+    let single: Vec<Vec<u8>> = packets.iter().map(|p| protect(&mut tx1, p)).collect();
+    let mut bufs: Vec<Vec<u8>> = packets
+        .iter()
+        .map(|p| {
+            let mut b = p.clone();
+            b.resize(p.len() + MAX_TRAILER_LEN, 0);
+            b
+        })
+        .collect();
+    let mut batch: Vec<BatchPacket<'_>> = bufs
+        .iter_mut()
+        .zip(&packets)
+        .map(|(b, p)| BatchPacket::new(b, p.len()))
+        .collect();
+    tx8.protect_rtp_batch(&mut batch);
+    for (p, want) in batch.iter().zip(&single) {
+        assert_eq!(p.result, Ok(()));
+        assert_eq!(&p.buf[..p.len], &want[..]);
+    }
+    let opened: Vec<Vec<u8>> = single
+        .iter()
+        .map(|s| unprotect(&mut rx1, s).unwrap())
+        .collect();
+    let mut bufs = single.clone();
+    let mut batch: Vec<BatchPacket<'_>> = bufs
+        .iter_mut()
+        .map(|b| {
+            let n = b.len();
+            BatchPacket::new(b, n)
+        })
+        .collect();
+    rx8.unprotect_rtp_batch(&mut batch);
+    for (p, want) in batch.iter().zip(&opened) {
+        assert_eq!(p.result, Ok(()));
+        assert_eq!(&p.buf[..p.len], &want[..]);
+    }
+}
