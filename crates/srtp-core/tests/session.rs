@@ -52,6 +52,26 @@ fn protect_rtcp(s: &mut Session, packet: &[u8]) -> Vec<u8> {
     buf
 }
 
+/// Each packet copied into a buffer with room for any trailer.
+fn with_room(packets: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    packets
+        .iter()
+        .map(|p| {
+            let mut b = p.clone();
+            b.resize(p.len() + MAX_TRAILER_LEN, 0);
+            b
+        })
+        .collect()
+}
+
+/// A batch over `bufs`, packet `i` the first `lens[i]` bytes of buffer `i`.
+fn batch_of(bufs: &mut [Vec<u8>], lens: impl Iterator<Item = usize>) -> Vec<BatchPacket<'_>> {
+    bufs.iter_mut()
+        .zip(lens)
+        .map(|(b, n)| BatchPacket::new(b, n))
+        .collect()
+}
+
 fn unprotect(s: &mut Session, packet: &[u8]) -> Result<Vec<u8>, Error> {
     let mut buf = packet.to_vec();
     let before = buf.clone();
@@ -726,19 +746,8 @@ fn batch_results_match_single_packet_results() {
     let (mut tx, mut rx) = pair(&Policy::new(profile, key(profile, 18)));
     let (mut tx1, _) = pair(&Policy::new(profile, key(profile, 18)));
     let plains: Vec<Vec<u8>> = (0..8).map(|s| rtp(s, SSRC, 10 * s as usize)).collect();
-    let mut bufs: Vec<Vec<u8>> = plains
-        .iter()
-        .map(|p| {
-            let mut b = p.clone();
-            b.resize(p.len() + MAX_TRAILER_LEN, 0);
-            b
-        })
-        .collect();
-    let mut batch: Vec<BatchPacket<'_>> = bufs
-        .iter_mut()
-        .zip(&plains)
-        .map(|(b, p)| BatchPacket::new(b, p.len()))
-        .collect();
+    let mut bufs = with_room(&plains);
+    let mut batch = batch_of(&mut bufs, plains.iter().map(Vec::len));
     tx.protect_rtp_batch(&mut batch);
     let lens: Vec<usize> = batch.iter().map(|p| p.len).collect();
     drop(batch);
@@ -746,11 +755,7 @@ fn batch_results_match_single_packet_results() {
         assert_eq!(bufs[i][..lens[i]], protect(&mut tx1, p)[..]);
     }
     bufs[3][20] ^= 1; // one forgery in the batch
-    let mut batch: Vec<BatchPacket<'_>> = bufs
-        .iter_mut()
-        .zip(&lens)
-        .map(|(b, &n)| BatchPacket::new(b, n))
-        .collect();
+    let mut batch = batch_of(&mut bufs, lens.iter().copied());
     rx.unprotect_rtp_batch(&mut batch);
     for (i, p) in batch.iter().enumerate() {
         if i == 3 {
@@ -1026,19 +1031,8 @@ fn cryptex_batches_match_single_packets() {
         })
         .collect();
     let single: Vec<Vec<u8>> = packets.iter().map(|p| protect(&mut tx1, p)).collect();
-    let mut bufs: Vec<Vec<u8>> = packets
-        .iter()
-        .map(|p| {
-            let mut b = p.clone();
-            b.resize(p.len() + MAX_TRAILER_LEN, 0);
-            b
-        })
-        .collect();
-    let mut batch: Vec<BatchPacket<'_>> = bufs
-        .iter_mut()
-        .zip(&packets)
-        .map(|(b, p)| BatchPacket::new(b, p.len()))
-        .collect();
+    let mut bufs = with_room(&packets);
+    let mut batch = batch_of(&mut bufs, packets.iter().map(Vec::len));
     tx8.protect_rtp_batch(&mut batch);
     for (p, want) in batch.iter().zip(&single) {
         assert_eq!(p.result, Ok(()));
@@ -1049,13 +1043,7 @@ fn cryptex_batches_match_single_packets() {
         .map(|s| unprotect(&mut rx1, s).unwrap())
         .collect();
     let mut bufs = single.clone();
-    let mut batch: Vec<BatchPacket<'_>> = bufs
-        .iter_mut()
-        .map(|b| {
-            let n = b.len();
-            BatchPacket::new(b, n)
-        })
-        .collect();
+    let mut batch = batch_of(&mut bufs, single.iter().map(Vec::len));
     rx8.unprotect_rtp_batch(&mut batch);
     for (p, want) in batch.iter().zip(&opened) {
         assert_eq!(p.result, Ok(()));
