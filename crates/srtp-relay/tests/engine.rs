@@ -1025,3 +1025,87 @@ fn one_socket_twice_in_a_call_is_refused() {
     );
     assert_eq!(r.unwrap_err(), EngineError::SocketInUse(SocketId(1)));
 }
+
+/// An RTP packet with two CSRCs and a one-byte header extension (an audio level, RFC 6464).
+fn rtp_with_extension(seq: u16, ssrc: u32) -> Vec<u8> {
+    let mut p = rtp(seq, ssrc);
+    let payload = p.split_off(12);
+    p[0] |= 0x10 | 2;
+    p.extend([0, 0, 0, 1, 0, 0, 0, 2]);
+    p.extend([0xBE, 0xDE, 0, 1, 0x10, 0x7f, 0, 0]);
+    p.extend(payload);
+    p
+}
+
+/// Endpoints that negotiated cryptex (RFC 9335) with each other through the relay's SDP may
+/// encrypt their CSRCs and header extensions: the relay takes such packets on every keyed
+/// leg (verifying pass-through forwards them untouched, transcrypt and bridge decrypt them),
+/// and sends with cryptex where its outbound policy says so.
+#[test]
+fn cryptex_packets_pass_every_keyed_mode() {
+    let profile = Profile::Aes128CmHmacSha1_80;
+    let cryptex = |fill| {
+        let mut p = Policy::new(profile, key(profile, fill));
+        p.cryptex = true;
+        p
+    };
+    let plain = rtp_with_extension(1, 0xa);
+
+    // Verifying pass-through: the leg's policy (from SDES) says nothing of cryptex.
+    let mut net = Net::new();
+    let mut a = Endpoint::new(cryptex(1), cryptex(2));
+    let b = endpoint(profile, 3);
+    let mut plain_a = a.security();
+    if let Security::Srtp { inbound, outbound } = &mut plain_a {
+        inbound.cryptex = false;
+        outbound.cryptex = false;
+    }
+    net.engine
+        .create_call(
+            CallSpec {
+                mode: Mode::PassThrough { verify: true },
+                legs: [leg(1, Some(A), plain_a), leg(2, Some(B), b.security())],
+            },
+            net.now,
+        )
+        .unwrap();
+    let sent = a.protect(&plain);
+    assert_eq!(&sent[20..22], &[0xC0, 0xDE], "marked");
+    let (_, dest, out) = net.send(1, A, &sent).unwrap();
+    assert_eq!((dest, &out), (addr(B), &sent), "forwarded untouched");
+
+    // Transcrypt: decrypted from A, sent to B (no cryptex toward B), and the reverse way
+    // with cryptex toward A, whose outbound policy asks for it.
+    let mut net = Net::new();
+    let mut a = Endpoint::new(cryptex(4), cryptex(5));
+    let mut b = endpoint(profile, 6);
+    transcrypt(&mut net, &a, &b);
+    let (_, dest, mut out) = net.send(1, A, &a.protect(&plain)).unwrap();
+    assert_eq!(dest, addr(B));
+    assert_eq!(&out[20..22], &[0xBE, 0xDE], "no cryptex toward B");
+    assert_eq!(b.recv.unprotect_rtp(&mut out).unwrap(), &plain[..]);
+    let back = rtp_with_extension(2, 0xb);
+    let (_, dest, mut out) = net.send(2, B, &b.protect(&back)).unwrap();
+    assert_eq!(dest, addr(A));
+    assert_eq!(&out[20..22], &[0xC0, 0xDE], "cryptex toward A");
+    assert_ne!(&out[12..20], &back[12..20], "CSRCs encrypted");
+    assert_eq!(a.recv.unprotect_rtp(&mut out).unwrap(), &back[..]);
+
+    // Bridge: the gateway gets the RTP as A built it, extension and CSRCs in clear.
+    let mut net = Net::new();
+    let mut a = Endpoint::new(cryptex(7), cryptex(8));
+    net.engine
+        .create_call(
+            CallSpec {
+                mode: OPEN_BRIDGE,
+                legs: [
+                    leg(1, Some(A), a.security()),
+                    leg(2, Some(B), Security::Plain),
+                ],
+            },
+            net.now,
+        )
+        .unwrap();
+    let (_, dest, out) = net.send(1, A, &a.protect(&plain)).unwrap();
+    assert_eq!((dest, &out), (addr(B), &plain));
+}

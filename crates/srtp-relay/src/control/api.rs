@@ -666,7 +666,8 @@ enum LatchingJson {
 }
 
 /// A leg's SRTP: the endpoint's `a=crypto` lines (the first usable one is taken), or a
-/// profile and base64 `key||salt`.
+/// profile and base64 `key||salt`; and whether the endpoint announced `a=cryptex` (RFC
+/// 9335), so that what the relay sends it has its CSRCs and header extensions encrypted too.
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SrtpJson {
@@ -674,6 +675,8 @@ struct SrtpJson {
     crypto: Vec<String>,
     profile: Option<String>,
     key: Option<String>,
+    #[serde(default)]
+    cryptex: bool,
 }
 
 /// Shows which keys were given, never the keys.
@@ -683,6 +686,7 @@ impl std::fmt::Debug for SrtpJson {
             .field("crypto_lines", &self.crypto.len())
             .field("profile", &self.profile)
             .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .field("cryptex", &self.cryptex)
             .finish()
     }
 }
@@ -808,9 +812,11 @@ fn build_call(req: &CreateCall) -> Result<Built, String> {
             None => Security::Plain,
             Some(attr) if terminates => {
                 let own = answer_line(attr);
+                let mut outbound = policy(&own, i)?;
+                outbound.cryptex = req.legs[i].srtp.as_ref().is_some_and(|s| s.cryptex);
                 let s = Security::Srtp {
                     inbound: policy(attr, i)?,
-                    outbound: policy(&own, i)?,
+                    outbound,
                 };
                 relay_lines[i] = Some(own);
                 s
@@ -1099,6 +1105,25 @@ mod tests {
             route(&Method::GET, "/metrics"),
             Some((Action::Metrics, None))
         );
+    }
+
+    /// `srtp.cryptex` makes the relay send to that endpoint with cryptex, on that leg only.
+    #[test]
+    fn cryptex_is_per_leg_outbound() {
+        let body = br#"{"mode":{"type":"transcrypt"},"legs":[
+            {"srtp":{"profile":"AES_CM_128_HMAC_SHA1_80","key":"WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz","cryptex":true}},
+            {"srtp":{"profile":"AES_CM_128_HMAC_SHA1_80","key":"WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz"}}]}"#;
+        let req = parse_json::<CreateCall>(body).unwrap();
+        let (call, _) = build_call(&req).unwrap();
+        let cryptex: Vec<bool> = call
+            .legs
+            .iter()
+            .map(|l| match &l.security {
+                Security::Srtp { outbound, .. } => outbound.cryptex,
+                Security::Plain => panic!("plain leg"),
+            })
+            .collect();
+        assert_eq!(cryptex, [true, false]);
     }
 
     #[test]
