@@ -334,6 +334,19 @@ impl Session {
         check_keys(self.profile, keys).map(drop)
     }
 
+    /// Turns cryptex (RFC 9335, [`Policy::cryptex`]) on or off from the next packet on: for
+    /// a sender, whether it encrypts CSRCs and header extensions; for a receiver, whether it
+    /// accepts packets so encrypted. For a session without encryption it stays off. Streams
+    /// and keys are unchanged (an answer that adds or drops `a=cryptex` needs no re-key).
+    pub fn set_cryptex(&mut self, on: bool) {
+        self.cryptex = on && self.encrypt_rtp;
+    }
+
+    /// Whether cryptex is on (see [`set_cryptex`](Self::set_cryptex)).
+    pub fn cryptex(&self) -> bool {
+        self.cryptex
+    }
+
     /// Bytes protect appends to an SRTP packet (MKI and tag).
     pub fn rtp_trailer_len(&self) -> usize {
         self.mki_len + self.rtp_tag_len

@@ -1366,3 +1366,87 @@ async fn a_section_that_timed_out_is_reopened_by_a_reoffer() {
     assert!(ng.server.control().relay().calls().is_empty());
     ng.server.stop().await;
 }
+
+/// A session from `line` with cryptex (RFC 9335) on.
+fn cryptex_session(line: &str) -> srtp_core::Session {
+    let attr: srtp_core::sdes::CryptoAttribute = line.parse().unwrap();
+    let mut policy = attr.policy().unwrap();
+    policy.cryptex = true;
+    srtp_core::Session::new(&policy).unwrap()
+}
+
+/// An RTP packet with a CSRC and a one-byte header extension (an audio level).
+fn rtp_with_extension(seq: u16, ssrc: u32) -> Vec<u8> {
+    let mut p = support::rtp(seq, ssrc);
+    let payload = p.split_off(12);
+    p[0] |= 0x10 | 1;
+    p.extend([0, 0, 0, 9]);
+    p.extend([0xBE, 0xDE, 0, 1, 0x10, 0x7f, 0, 0]);
+    p.extend(payload);
+    p
+}
+
+/// Both endpoints announce `a=cryptex` (RFC 9335): the attribute reaches each, the relay
+/// decrypts what they send with it, and what the relay sends each is encrypted with it. An
+/// answer without the attribute turns it off toward that endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cryptex_announced_by_both_endpoints_is_used_both_ways() {
+    let (mut ng, a, b) = Ng::with_peers((46500, 46599)).await;
+    let offer = format!(
+        "{}a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A}\r\na=cryptex\r\n",
+        phone(port(&a), "RTP/SAVP")
+    );
+    let to_b = ng.offer("cryptex-1", &offer, vec![]);
+    assert!(to_b.contains("a=cryptex\r\n"), "{to_b}");
+    let relay_to_b = crypto_lines(&to_b)[0].to_owned();
+    let answer = format!(
+        "{}a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_B}\r\na=cryptex\r\n",
+        phone(port(&b), "RTP/SAVP")
+    );
+    let to_a = ng.answer_ok("cryptex-1", &answer);
+    assert!(to_a.contains("a=cryptex\r\n"), "{to_a}");
+    let relay_to_a = crypto_lines(&to_a)[0].to_owned();
+
+    let mut a_tx = cryptex_session(&format!(
+        "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A}"
+    ));
+    let mut b_tx = cryptex_session(&format!(
+        "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_B}"
+    ));
+    let mut a_rx = cryptex_session(&relay_to_a);
+    let mut b_rx = cryptex_session(&relay_to_b);
+    // The extension's profile sits after the fixed header and the one CSRC.
+    let mark = |p: &[u8]| [p[16], p[17]];
+    for (seq, (from, tx, to, at, rx)) in [
+        (&a, &mut a_tx, media_addr(&to_a), &b, &mut b_rx),
+        (&b, &mut b_tx, media_addr(&to_b), &a, &mut a_rx),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let plain = rtp_with_extension(seq as u16 + 1, 0xc0de_0000 + seq as u32);
+        let sent = support::protect(tx, &plain);
+        assert_eq!(mark(&sent), [0xC0, 0xDE]);
+        from.send_to(&sent, to).unwrap();
+        let mut got = support::recv(at).expect("relayed");
+        assert_eq!(mark(&got), [0xC0, 0xDE], "the relay sends with cryptex");
+        assert_ne!(got[12..16], plain[12..16], "the CSRC is encrypted");
+        assert_eq!(rx.unprotect_rtp(&mut got).unwrap(), &plain[..]);
+    }
+
+    // The callee re-offers without the attribute: what the relay sends it is plain RTP
+    // header again (RFC 8285's profile, CSRC in clear).
+    let reoffer = format!(
+        "{}a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_B}\r\n",
+        phone(port(&b), "RTP/SAVP")
+    );
+    ng.callee_says("offer", "cryptex-1", &reoffer);
+    let plain = rtp_with_extension(10, 0xc0de_0000);
+    a.send_to(&support::protect(&mut a_tx, &plain), media_addr(&to_a))
+        .unwrap();
+    let mut got = support::recv(&b).expect("relayed");
+    assert_eq!(mark(&got), [0xBE, 0xDE]);
+    assert_eq!(got[12..16], plain[12..16]);
+    assert_eq!(b_rx.unprotect_rtp(&mut got).unwrap(), &plain[..]);
+    ng.finish("cryptex-1").await;
+}

@@ -463,6 +463,7 @@ impl Api {
             inbound_keys: inbound.map(|a| a.keys),
             outbound_keys: relay_line.as_ref().map(|l| l.keys.clone()),
             direction: req.direction.map(MediaDirection::from),
+            outbound_cryptex: req.cryptex,
         };
         match self
             .control
@@ -738,6 +739,9 @@ struct UpdateCall {
     /// Generate new keys for what the relay sends to this leg; the new line is returned.
     #[serde(default)]
     rekey_relay: bool,
+    /// Whether the endpoint's new SDP carries `a=cryptex` (RFC 9335): what the relay sends
+    /// it encrypts CSRCs and header extensions too, or no longer does.
+    cryptex: Option<bool>,
 }
 
 impl std::fmt::Debug for UpdateCall {
@@ -749,6 +753,7 @@ impl std::fmt::Debug for UpdateCall {
             .field("direction", &self.direction)
             .field("crypto", &self.crypto.as_ref().map(|_| "<redacted>"))
             .field("rekey_relay", &self.rekey_relay)
+            .field("cryptex", &self.cryptex)
             .finish()
     }
 }

@@ -422,7 +422,7 @@ impl Ng {
         let caller = match chosen {
             Some(attr) => {
                 let own = answer_line(attr);
-                let security = srtp(attr, &own)?;
+                let security = srtp(attr, &own, sdp.cryptex(i))?;
                 stream.caller_line = Some(own);
                 stream.caller_params = attr.params.clone();
                 security
@@ -494,7 +494,7 @@ impl Ng {
         let (callee, caller, mode) = match theirs {
             Some(theirs) => {
                 let answer = answer_line(&theirs);
-                let callee = srtp(&theirs, &answer)?;
+                let callee = srtp(&theirs, &answer, sdp.cryptex(i))?;
                 let offer = CryptoAttribute::generate(1, theirs.profile);
                 let caller = Security::Srtp {
                     inbound: Policy::new(theirs.profile, MasterKey::generate(theirs.profile)),
@@ -596,7 +596,8 @@ impl Ng {
                         // a replay window): its leg is keyed from the whole line. This is
                         // the first answer: nothing was sent to the callee yet (its address
                         // comes with it), so the leg's sessions can start here.
-                        let security = srtp(&answered, &stream.callee_lines[chosen])?;
+                        let security =
+                            srtp(&answered, &stream.callee_lines[chosen], sdp.cryptex(i))?;
                         self.control
                             .relay()
                             .change_security(id, 1, security, None)
@@ -740,7 +741,7 @@ impl Ng {
                     if p.kdr.is_some() || p.wsh.is_some() {
                         // Its own key derivation rate or replay window: the leg is keyed
                         // from the whole line, before anything was sent to the caller.
-                        let security = srtp(&theirs, ours)?;
+                        let security = srtp(&theirs, ours, sdp.cryptex(i))?;
                         self.control
                             .relay()
                             .change_security(id, 0, security, None)
@@ -1046,10 +1047,18 @@ fn required<'a>(msg: &'a Value, tag: &str) -> Result<(&'a str, &'a str, &'a str)
     Ok((call_id, tag, sdp))
 }
 
-fn srtp(endpoint: &CryptoAttribute, own: &CryptoAttribute) -> Result<Security, String> {
+/// A leg's SRTP: what the endpoint sends under its line, what the relay sends under its own,
+/// with cryptex when the endpoint's SDP announced it (RFC 9335 §4).
+fn srtp(
+    endpoint: &CryptoAttribute,
+    own: &CryptoAttribute,
+    cryptex: bool,
+) -> Result<Security, String> {
+    let mut outbound = own.policy().map_err(|e| e.to_string())?;
+    outbound.cryptex = cryptex;
     Ok(Security::Srtp {
         inbound: endpoint.policy().map_err(|e| e.to_string())?,
-        outbound: own.policy().map_err(|e| e.to_string())?,
+        outbound,
     })
 }
 
@@ -1176,6 +1185,7 @@ fn sdp_update(sdp: &Sdp, i: usize) -> LegUpdate {
         remote,
         remote_rtcp,
         direction: Some(sdp.direction(i)),
+        outbound_cryptex: Some(sdp.cryptex(i)),
         ..LegUpdate::default()
     }
 }

@@ -157,6 +157,13 @@ impl Sdp {
             .unwrap_or_default()
     }
 
+    /// Whether the session or section `i` carries `a=cryptex` (RFC 9335 §4): its author can
+    /// receive packets whose CSRCs and header extensions are encrypted.
+    pub fn cryptex(&self, i: usize) -> bool {
+        let has = |lines: &[String]| lines.iter().any(|l| l == "a=cryptex");
+        has(&self.session) || self.media.get(i).is_some_and(|m| has(&m.lines))
+    }
+
     /// Whether the session or section `i` carries Microsoft's `a=encryption:` attribute
     /// ([MS-SDPEXT] 3.1.5.x), the sign of a peer using its optional-SRTP dialect.
     pub fn microsoft_encryption(&self, i: usize) -> bool {

@@ -183,4 +183,7 @@ pub struct LegUpdate {
     pub outbound_keys: Option<Vec<MasterKey>>,
     /// A new media direction (hold, resume).
     pub direction: Option<MediaDirection>,
+    /// Whether what the relay sends to the endpoint uses cryptex (RFC 9335): the endpoint's
+    /// SDP announced `a=cryptex`. Ignored on a leg without keys.
+    pub outbound_cryptex: Option<bool>,
 }

@@ -450,6 +450,9 @@ impl Engine {
         if let Some(d) = update.direction {
             l.direction = d;
         }
+        if let (Some(on), Some(c)) = (update.outbound_cryptex, l.crypto.as_mut()) {
+            c.tx.set_cryptex(on);
+        }
         Ok(())
     }
 
