@@ -85,9 +85,9 @@ pub enum Backend {
     /// x86-64 with AVX2 (and BMI2): the message schedule computed four words at a time in
     /// vector registers; batches hashed eight messages at once, one per 32-bit lane.
     Avx2,
-    /// The CPU's SHA-1 instructions (x86-64 SHA extensions, through the `sha1` crate) for one
-    /// packet; with AVX2, batches of at least [`Backend::min_lanes`] packets are hashed in
-    /// eight AVX2 lanes, which is faster still.
+    /// The CPU's SHA-1 instructions (x86-64 SHA extensions) for one packet; with AVX2,
+    /// batches of at least [`Backend::min_lanes`] packets are hashed in eight AVX2 lanes,
+    /// which is faster still.
     ShaExt,
 }
 
@@ -191,10 +191,7 @@ impl Backend {
             #[cfg(target_arch = "x86_64")]
             Backend::Avx2 => x86::hmac_finish_avx2(inner, tail, outer),
             #[cfg(target_arch = "x86_64")]
-            Backend::ShaExt => {
-                x86::compress_sha_ext(inner, tail);
-                x86::compress_sha_ext(outer, &outer_block(inner));
-            }
+            Backend::ShaExt => x86::hmac_finish_sha_ext(inner, tail, outer),
             _ => portable::hmac_finish(inner, tail, outer),
         }
     }

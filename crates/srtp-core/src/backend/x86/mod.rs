@@ -5,6 +5,7 @@
 mod aes;
 mod lanes;
 mod schedule;
+mod sha_ni;
 
 use super::aes::AesKey;
 use super::LANES;
@@ -65,34 +66,35 @@ pub(super) fn has_avx2() -> bool {
     is_x86_feature_detected!("avx2") && is_x86_feature_detected!("bmi2")
 }
 
-/// The SHA extensions with the SSE levels the `sha1` crate's code uses with them.
+/// The SHA extensions with the SSE levels `sha_ni` uses with them.
 pub(super) fn has_sha_ext() -> bool {
     is_x86_feature_detected!("sha")
         && is_x86_feature_detected!("sse4.1")
         && is_x86_feature_detected!("ssse3")
 }
 
-/// A block as the `sha1` crate takes it.
-type Sha1Block = sha1::digest::generic_array::GenericArray<u8, sha1::digest::typenum::U64>;
-
-// What the cast in `compress_sha_ext` relies on: a block is 64 bytes with no alignment.
-const _: () = assert!(
-    core::mem::size_of::<Sha1Block>() == super::BLOCK && core::mem::align_of::<Sha1Block>() == 1
-);
-
-/// SHA-1 with the SHA extensions: the `sha1` crate's compression function uses them when the
-/// CPU has them (it detects them itself). All the blocks go to it in one call, which keeps
-/// the state in registers from one block to the next (a call per block cost about 4 ns a
-/// block, 10% of a block's time).
+/// SHA-1 with the SHA extensions (`sha_ni`), a message's whole blocks in one call, the state
+/// in registers from one block to the next.
 pub(super) fn compress_sha_ext(state: &mut [u32; 5], blocks: &[u8]) {
-    let whole = blocks.len() / super::BLOCK;
-    // SAFETY: `Sha1Block` is a `#[repr(transparent)]` array of nested `#[repr(C)]` halves of
-    // `u8`s, 64 bytes with alignment 1
-    // (asserted above), so any 64 bytes are a valid block at any address, and the `whole`
-    // blocks lie inside `blocks`, which the returned slice borrows.
-    let blocks: &[Sha1Block] =
-        unsafe { core::slice::from_raw_parts(blocks.as_ptr().cast::<Sha1Block>(), whole) };
-    sha1::compress(state, blocks);
+    if has_sha_ext() {
+        // SAFETY: the SHA extensions, SSSE3 and SSE4.1 were just detected, what
+        // `sha_ni::compress` requires.
+        unsafe { sha_ni::compress(state, blocks) };
+    } else {
+        super::portable::compress(state, blocks);
+    }
+}
+
+/// An HMAC's padded inner tail and outer block with the SHA extensions, the outer block's
+/// words from the inner digest's registers (see [`super::Backend::hmac_finish`]).
+pub(super) fn hmac_finish_sha_ext(inner: &mut [u32; 5], tail: &[u8], outer: &mut [u32; 5]) {
+    if has_sha_ext() {
+        // SAFETY: the SHA extensions, SSSE3 and SSE4.1 were just detected, what
+        // `sha_ni::hmac_finish` requires.
+        unsafe { sha_ni::hmac_finish(inner, tail, outer) };
+    } else {
+        super::portable::hmac_finish(inner, tail, outer);
+    }
 }
 
 /// One message, with the AVX2 message schedule.
