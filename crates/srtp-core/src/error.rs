@@ -39,9 +39,6 @@ pub enum Error {
     /// (`Policy::max_streams`); send state is never evicted, as a forgotten sender would reuse
     /// keystream.
     StreamLimit,
-    /// Cryptex (RFC 9335) is on, and the packet's header extension is not of RFC 8285's
-    /// one-byte or two-byte kind, which is all cryptex can carry (§5.1).
-    CryptexExtension,
     /// The packet was encrypted with cryptex (RFC 9335: its header extension profile is
     /// `0xC0DE` or `0xC2DE`), which this session was not set up to receive
     /// ([`Policy::cryptex`](crate::Policy::cryptex)).
@@ -74,9 +71,6 @@ impl fmt::Display for Error {
             Self::NoRoom { needed } => write!(f, "buffer too small: {needed} bytes needed"),
             Self::LengthOutOfBounds => f.write_str("packet length exceeds the buffer"),
             Self::StreamLimit => f.write_str("too many sending SSRCs for this session"),
-            Self::CryptexExtension => {
-                f.write_str("header extension is not RFC 8285's, which cryptex cannot encrypt")
-            }
             Self::CryptexNotNegotiated => {
                 f.write_str("packet is encrypted with cryptex, which this session does not accept")
             }

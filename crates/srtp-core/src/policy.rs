@@ -75,7 +75,9 @@ pub struct Policy {
     /// packets so marked. Packets without the mark are still received as RFC 3711 has them,
     /// since a sender may choose per packet (RFC 9335 §4). Off by default, when marked packets
     /// are refused ([`Error::CryptexNotNegotiated`](crate::Error::CryptexNotNegotiated)).
-    /// With encryption off (`encrypt_rtp = false`) there is nothing to do and it stays off.
+    /// With encryption off (`encrypt_rtp = false`) there is nothing to do and it stays off; a
+    /// NULL-cipher sender marks nothing (it encrypts nothing), but its receiver accepts marked
+    /// packets. A packet whose extension is not RFC 8285's is sent without cryptex (§5.1).
     pub cryptex: bool,
 }
 

@@ -363,12 +363,12 @@ impl Session {
     ///
     /// `buf` needs [`rtp_trailer_len`](Self::rtp_trailer_len) bytes of room past `len`
     /// ([`MAX_TRAILER_LEN`] always suffices). With [`Policy::cryptex`], a packet with CSRCs and
-    /// no header extension gains an empty extension block (RFC 9335 §5.1), 4 bytes more.
+    /// no header extension gains an empty extension block (RFC 9335 §5.1), 4 bytes more; a
+    /// packet whose extension is not RFC 8285's goes out without cryptex, as §5.1 requires.
     ///
     /// # Errors
     /// [`Error::Malformed`] for a packet that is not RTP, [`Error::NoRoom`] without room for
-    /// the trailer, [`Error::CryptexExtension`] under cryptex for a header extension that is
-    /// not RFC 8285's, [`Error::KeyExhausted`] when the sender's key reached its lifetime,
+    /// the trailer, [`Error::KeyExhausted`] when the sender's key reached its lifetime,
     /// [`Error::Replayed`] (or [`Error::TooOld`]) for an index this session already protected
     /// (or one behind its window), [`Error::StreamLimit`] for one SSRC too many. The buffer
     /// and the session are unchanged on error, but for one thing: under
@@ -392,8 +392,9 @@ impl Session {
     ) -> Result<Protected, Error> {
         let packet = buf.get(..len).ok_or(Error::LengthOutOfBounds)?;
         let mut hdr = rtp::parse(packet)?;
-        let plan = if self.cryptex {
-            cryptex::Plan::new(packet)?
+        // A NULL cipher encrypts nothing, so it marks nothing either.
+        let plan = if self.cryptex && self.profile.encrypts() {
+            cryptex::Plan::new(packet)
         } else {
             None
         };

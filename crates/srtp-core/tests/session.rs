@@ -907,7 +907,8 @@ fn cryptex_policy(profile: Profile) -> Policy {
 /// Cryptex (RFC 9335) for every profile: CSRCs and extensions of both kinds encrypted (the
 /// preamble readable, its profile marked), received back as they were sent; a packet with
 /// CSRCs and no extension gains an empty block; a plain packet is unchanged by cryptex; and
-/// a cryptex receiver still takes packets sent without it.
+/// a cryptex receiver still takes packets sent without it. A NULL-cipher sender, which
+/// encrypts nothing, marks nothing.
 #[test]
 fn cryptex_round_trips_every_profile() {
     for profile in Profile::ALL {
@@ -925,6 +926,11 @@ fn cryptex_round_trips_every_profile() {
             let plain = rtp_with_header(seq, csrcs, ext, 40);
             let sent = protect(&mut tx, &plain);
             let at = 12 + 4 * usize::from(csrcs);
+            if !encrypts {
+                assert_eq!(sent[..plain.len()], plain[..], "{profile:?}: marked");
+                assert_eq!(unprotect(&mut rx, &sent).unwrap(), plain);
+                continue;
+            }
             assert_eq!(
                 u16::from_be_bytes([sent[at], sent[at + 1]]),
                 mark,
@@ -969,9 +975,9 @@ fn cryptex_round_trips_every_profile() {
 }
 
 /// A receiver that did not negotiate cryptex refuses marked packets, before and after their
-/// tag, changing nothing; a cryptex sender refuses an extension that is not RFC 8285's; a
-/// forged cryptex packet fails and is left as it arrived (the GCM path lays the packet out to
-/// try it, and back).
+/// tag, changing nothing; a forged cryptex packet fails and is left as it arrived (the GCM
+/// path lays the packet out to try it, and back); a cryptex sender sends an extension that is
+/// not RFC 8285's (or has two-byte appbits) without cryptex (RFC 9335 §5.1).
 #[test]
 fn cryptex_refusals_change_nothing() {
     for profile in [Profile::Aes128CmHmacSha1_80, Profile::AeadAes128Gcm] {
@@ -994,16 +1000,13 @@ fn cryptex_refusals_change_nothing() {
         assert_eq!(rx.receive_streams(), 0);
         assert_eq!(unprotect(&mut rx, &sent).unwrap(), plain);
 
-        // An extension profile other than RFC 8285's: refused, buffer untouched.
-        let odd = rtp_with_header(8, 0, Some((0x1234, 1)), 10);
-        let mut buf = odd.clone();
-        buf.resize(odd.len() + MAX_TRAILER_LEN, 0);
-        let before = buf.clone();
-        assert_eq!(
-            tx.protect_rtp(&mut buf, odd.len()),
-            Err(Error::CryptexExtension)
-        );
-        assert_eq!(buf, before);
+        // Extension profiles other than RFC 8285's: sent without cryptex, header in clear.
+        for (seq, ext) in [(8, 0x1234), (108, 0x1001)] {
+            let odd = rtp_with_header(seq, 2, Some((ext, 1)), 10);
+            let sent = protect(&mut tx, &odd);
+            assert_eq!(sent[..28], odd[..28], "{profile:?} {ext:#x}");
+            assert_eq!(unprotect(&mut rx, &sent).unwrap(), odd);
+        }
         // No room for the empty block a CSRC-only packet gains.
         let bare = rtp_with_header(9, 1, None, 10);
         let mut buf = bare.clone();

@@ -244,7 +244,11 @@ impl Engine {
     ) -> Result<usize, Outcome> {
         let session = match self.sessions.entry((0, flow)) {
             Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => e.insert(self.config.keys[0].session().ok_or(Outcome::Failed)?),
+            Entry::Vacant(e) => e.insert(
+                self.config.keys[0]
+                    .sending_session()
+                    .ok_or(Outcome::Failed)?,
+            ),
         };
         match kind {
             Kind::Rtp => session.protect_rtp(buf, len),

@@ -53,6 +53,9 @@ impl Key {
         policy.replay_window = MAX_REPLAY_WINDOW;
         policy.max_streams = MAX_STREAMS;
         policy.roc_recovery = true;
+        // A capture is decrypted as it was sent: packets encrypted with cryptex (RFC 9335)
+        // come out with their CSRCs and header extensions in clear.
+        policy.cryptex = true;
         Session::new(&policy).map_err(|e| KeyError::Policy(e.to_string()))?;
         let label = match policy.keys.first().and_then(MasterKey::mki) {
             Some(mki) => format!("{} (MKI {mki})", attr.profile.sdes_name()),
@@ -61,9 +64,17 @@ impl Key {
         Ok(Self { policy, label })
     }
 
-    /// A fresh session for this key.
+    /// A fresh session for this key, to decrypt with (cryptex packets included).
     pub(crate) fn session(&self) -> Option<Session> {
         Session::new(&self.policy).ok()
+    }
+
+    /// A fresh session for this key, to encrypt with: plain RFC 3711, header extensions and
+    /// CSRCs left in clear as most senders leave them.
+    pub(crate) fn sending_session(&self) -> Option<Session> {
+        let mut s = self.session()?;
+        s.set_cryptex(false);
+        Some(s)
     }
 
     /// The key's profile.

@@ -556,3 +556,84 @@ fn simple_and_obsolete_packet_blocks_decrypt_too() {
         }
     }
 }
+
+/// A capture of packets encrypted with cryptex (RFC 9335 Appendix A.1.1 and A.1.3: a one-byte
+/// extension, then CSRCs and one) decrypts to the plain packets, CSRCs and extensions in
+/// clear; encrypting the plain capture again leaves them in clear (the tool sends RFC 3711).
+#[test]
+fn cryptex_captures_decrypt_and_encrypting_leaves_headers_in_clear() {
+    let unhex = |s: &str| -> Vec<u8> {
+        let s: String = s.split_whitespace().collect();
+        (0..s.len() / 2)
+            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+            .collect()
+    };
+    let plain = [
+        unhex("900f1235decafbadcafebabe bede0001 51000200 abababababababababababababababab"),
+        unhex(
+            "920f1238decafbadcafebabe 0001e2400000b26e bede0001 51000200 \
+             abababababababababababababababab",
+        ),
+    ];
+    let sent = [
+        unhex(
+            "900f1235decafbadcafebabe c0de0001 eb92365251c3e036f8de27e9c27ee3e0b4651d9f \
+             bc4218a70244522f34a5",
+        ),
+        unhex(
+            "920f1238decafbadcafebabe 8bb6e12b5cff16dd c0de0001 92838c8c09e58393e1de3a9a \
+             74734d6745671338c3acf11da2df8423bee0",
+        ),
+    ];
+    let key = MasterKey::new(
+        &unhex("e1f97a0d3e018be0d64fa32c06de4139"),
+        &unhex("0ec675ad498afeebb6960b3aabe6"),
+    )
+    .unwrap();
+    let key = format!(
+        "a={}",
+        CryptoAttribute::new(1, Profile::Aes128CmHmacSha1_80, key)
+    );
+    let (a, b): (SocketAddr, SocketAddr) = (
+        "10.0.0.1:4000".parse().unwrap(),
+        "10.0.0.2:5000".parse().unwrap(),
+    );
+    let records = |packets: &[Vec<u8>]| -> Vec<Record> {
+        packets
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let frame = common::udp_frame(Link::Ethernet, a, b, p);
+                Record::new(Duration::from_millis(20 * i as u64), frame)
+            })
+            .collect()
+    };
+    let payloads = |out: &[u8]| -> Vec<Vec<u8>> {
+        common::read_capture(out)
+            .iter()
+            .map(|r| common::udp_payload(Link::Ethernet, &r.data).unwrap().2)
+            .collect()
+    };
+    let input = common::write_capture(
+        Format::Pcap,
+        Link::Ethernet,
+        Endianness::Little,
+        &records(&sent),
+    );
+    let (out, report) = run(config(Mode::Decrypt, &[&key], Failed::Keep), &input);
+    assert_eq!(payloads(&out), plain, "{report}");
+    assert_eq!(report.totals().done, 2, "{report}");
+
+    let input = common::write_capture(
+        Format::Pcap,
+        Link::Ethernet,
+        Endianness::Little,
+        &records(&plain),
+    );
+    let (out, _) = run(config(Mode::Encrypt, &[&key], Failed::Keep), &input);
+    for (got, p) in payloads(&out).iter().zip(&plain) {
+        let header = p.len() - 16;
+        assert_eq!(got[..header], p[..header], "headers in clear");
+        assert_ne!(got[header..p.len()], p[header..], "payload encrypted");
+    }
+}

@@ -1387,23 +1387,23 @@ fn rtp_with_extension(seq: u16, ssrc: u32) -> Vec<u8> {
 }
 
 /// Both endpoints announce `a=cryptex` (RFC 9335): the attribute reaches each, the relay
-/// decrypts what they send with it, and what the relay sends each is encrypted with it. An
-/// answer without the attribute turns it off toward that endpoint.
+/// decrypts what they send with it, and what the relay sends each is encrypted with it. A
+/// re-offer without it, once answered, turns it off both ways; so does an answer without it
+/// to an offer with it (the relay still takes cryptex packets from either side).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cryptex_announced_by_both_endpoints_is_used_both_ways() {
+async fn cryptex_is_used_both_ways_once_offer_and_answer_carry_it() {
     let (mut ng, a, b) = Ng::with_peers((46500, 46599)).await;
-    let offer = format!(
-        "{}a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A}\r\na=cryptex\r\n",
-        phone(port(&a), "RTP/SAVP")
-    );
-    let to_b = ng.offer("cryptex-1", &offer, vec![]);
+    let with = |p: u16, key: &str, cryptex: bool| {
+        format!(
+            "{}a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key}\r\n{}",
+            phone(p, "RTP/SAVP"),
+            if cryptex { "a=cryptex\r\n" } else { "" }
+        )
+    };
+    let to_b = ng.offer("cryptex-1", &with(port(&a), KEY_A, true), vec![]);
     assert!(to_b.contains("a=cryptex\r\n"), "{to_b}");
     let relay_to_b = crypto_lines(&to_b)[0].to_owned();
-    let answer = format!(
-        "{}a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_B}\r\na=cryptex\r\n",
-        phone(port(&b), "RTP/SAVP")
-    );
-    let to_a = ng.answer_ok("cryptex-1", &answer);
+    let to_a = ng.answer_ok("cryptex-1", &with(port(&b), KEY_B, true));
     assert!(to_a.contains("a=cryptex\r\n"), "{to_a}");
     let relay_to_a = crypto_lines(&to_a)[0].to_owned();
 
@@ -1415,38 +1415,69 @@ async fn cryptex_announced_by_both_endpoints_is_used_both_ways() {
     ));
     let mut a_rx = cryptex_session(&relay_to_a);
     let mut b_rx = cryptex_session(&relay_to_b);
-    // The extension's profile sits after the fixed header and the one CSRC.
+    // Sends a cryptex packet each way; checks what arrives is marked (or not) and decrypts.
+    let mut seq = 0;
+    let mut both_ways = |marked: bool,
+                         a_tx: &mut srtp_core::Session,
+                         b_tx: &mut srtp_core::Session,
+                         a_rx: &mut srtp_core::Session,
+                         b_rx: &mut srtp_core::Session,
+                         to_a: SocketAddr,
+                         to_b: SocketAddr| {
+        // The extension's profile sits after the fixed header and the one CSRC.
+        let mark = |p: &[u8]| [p[16], p[17]];
+        for (from, tx, to, at, rx) in [(&a, a_tx, to_a, &b, b_rx), (&b, b_tx, to_b, &a, a_rx)] {
+            seq += 1;
+            let plain = rtp_with_extension(seq, 0xc0de_0000 + u32::from(seq % 2));
+            let sent = support::protect(tx, &plain);
+            assert_eq!(mark(&sent), [0xC0, 0xDE]);
+            from.send_to(&sent, to).unwrap();
+            let mut got = support::recv(at).expect("relayed");
+            if marked {
+                assert_eq!(mark(&got), [0xC0, 0xDE], "the relay sends with cryptex");
+                assert_ne!(got[12..16], plain[12..16], "the CSRC is encrypted");
+            } else {
+                assert_eq!(mark(&got), [0xBE, 0xDE], "the relay sends without cryptex");
+                assert_eq!(got[12..16], plain[12..16]);
+            }
+            assert_eq!(rx.unprotect_rtp(&mut got).unwrap(), &plain[..]);
+        }
+    };
+    let (ma, mb) = (media_addr(&to_a), media_addr(&to_b));
+    both_ways(true, &mut a_tx, &mut b_tx, &mut a_rx, &mut b_rx, ma, mb);
+
+    // The callee re-offers without the attribute; once the caller answers (with it), cryptex
+    // is off both ways.
+    ng.callee_says("offer", "cryptex-1", &with(port(&b), KEY_B, false));
+    ng.callee_says("answer", "cryptex-1", &with(port(&a), KEY_A, true));
+    both_ways(false, &mut a_tx, &mut b_tx, &mut a_rx, &mut b_rx, ma, mb);
+    ng.finish("cryptex-1").await;
+
+    // An offer with it, an answer without it: not negotiated.
+    let (mut ng, a, b) = Ng::with_peers((46500, 46599)).await;
+    let to_b = ng.offer("cryptex-2", &with(port(&a), KEY_A, true), vec![]);
+    let to_a = ng.answer_ok("cryptex-2", &with(port(&b), KEY_B, false));
+    assert!(!to_a.contains("a=cryptex"), "{to_a}");
+    let mut a_tx = cryptex_session(&format!(
+        "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A}"
+    ));
+    let mut b_tx = cryptex_session(&format!(
+        "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_B}"
+    ));
+    let mut a_rx = cryptex_session(crypto_lines(&to_a)[0]);
+    let mut b_rx = cryptex_session(crypto_lines(&to_b)[0]);
+    let mut seq = 100;
     let mark = |p: &[u8]| [p[16], p[17]];
-    for (seq, (from, tx, to, at, rx)) in [
+    for (from, tx, to, at, rx) in [
         (&a, &mut a_tx, media_addr(&to_a), &b, &mut b_rx),
         (&b, &mut b_tx, media_addr(&to_b), &a, &mut a_rx),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let plain = rtp_with_extension(seq as u16 + 1, 0xc0de_0000 + seq as u32);
-        let sent = support::protect(tx, &plain);
-        assert_eq!(mark(&sent), [0xC0, 0xDE]);
-        from.send_to(&sent, to).unwrap();
+    ] {
+        seq += 1;
+        let plain = rtp_with_extension(seq, 0xc0de_0002);
+        from.send_to(&support::protect(tx, &plain), to).unwrap();
         let mut got = support::recv(at).expect("relayed");
-        assert_eq!(mark(&got), [0xC0, 0xDE], "the relay sends with cryptex");
-        assert_ne!(got[12..16], plain[12..16], "the CSRC is encrypted");
+        assert_eq!(mark(&got), [0xBE, 0xDE], "not negotiated: no cryptex");
         assert_eq!(rx.unprotect_rtp(&mut got).unwrap(), &plain[..]);
     }
-
-    // The callee re-offers without the attribute: what the relay sends it is plain RTP
-    // header again (RFC 8285's profile, CSRC in clear).
-    let reoffer = format!(
-        "{}a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_B}\r\n",
-        phone(port(&b), "RTP/SAVP")
-    );
-    ng.callee_says("offer", "cryptex-1", &reoffer);
-    let plain = rtp_with_extension(10, 0xc0de_0000);
-    a.send_to(&support::protect(&mut a_tx, &plain), media_addr(&to_a))
-        .unwrap();
-    let mut got = support::recv(&b).expect("relayed");
-    assert_eq!(mark(&got), [0xBE, 0xDE]);
-    assert_eq!(got[12..16], plain[12..16]);
-    assert_eq!(b_rx.unprotect_rtp(&mut got).unwrap(), &plain[..]);
-    ng.finish("cryptex-1").await;
+    ng.finish("cryptex-2").await;
 }

@@ -21,7 +21,6 @@
 //! preamble skipped, as RFC 9335's vectors have it.
 
 use super::rtp::FIXED_HEADER_LEN;
-use crate::Error;
 
 /// RFC 8285's one-byte header extension profile.
 const ONE_BYTE: [u8; 2] = [0xBE, 0xDE];
@@ -105,28 +104,25 @@ pub(crate) struct Plan {
 
 impl Plan {
     /// For a packet about to be protected with cryptex (its header parsed): what to do, or
-    /// `None` when cryptex has nothing to encrypt beyond the payload (no CSRC, no extension);
-    /// an error for an extension that is not RFC 8285's, which cryptex cannot carry (RFC 9335
-    /// §5.1).
-    pub(crate) fn new(packet: &[u8]) -> Result<Option<Plan>, Error> {
+    /// `None` when the packet goes out as RFC 3711 has it: cryptex has nothing to encrypt
+    /// beyond the payload (no CSRC, no extension), or its extension is not RFC 8285's (or
+    /// has two-byte "appbits"), which cryptex must not carry (RFC 9335 §5.1), and a sender
+    /// may choose per packet (§4).
+    pub(crate) fn new(packet: &[u8]) -> Option<Plan> {
         let csrcs = usize::from(packet[0] & 0x0f);
         let layout = Layout { csrcs };
         if packet[0] & 0x10 == 0 {
-            return Ok((csrcs > 0).then_some(Plan {
+            return (csrcs > 0).then_some(Plan {
                 layout,
                 add_block: true,
-            }));
+            });
         }
         let at = layout.preamble().start;
         let profile = [packet[at], packet[at + 1]];
-        if profile == ONE_BYTE || profile == TWO_BYTE {
-            Ok(Some(Plan {
-                layout,
-                add_block: false,
-            }))
-        } else {
-            Err(Error::CryptexExtension)
-        }
+        (profile == ONE_BYTE || profile == TWO_BYTE).then_some(Plan {
+            layout,
+            add_block: false,
+        })
     }
 
     /// How many bytes the packet grows by.

@@ -119,6 +119,9 @@ struct Stream {
     /// Packets in and out of the relay calls this section had that ended (removed with
     /// port 0, rejected in an answer), for `delete`'s totals.
     ended: (u64, u64),
+    /// The latest offer of this section (from either side) carried `a=cryptex` (RFC 9335):
+    /// if its answer does too, cryptex is negotiated and the relay sends with it both ways.
+    offered_cryptex: bool,
 }
 
 impl NgCall {
@@ -168,6 +171,7 @@ impl Stream {
             callee_answer: None,
             pending: false,
             ended: (0, 0),
+            offered_cryptex: false,
         }
     }
 }
@@ -388,6 +392,7 @@ impl Ng {
         let m = &sdp.media[i];
         let callee_proto = flags.transport.clone().unwrap_or_else(|| m.proto.clone());
         let mut stream = Stream::unrelayed(&m.proto, &callee_proto);
+        stream.offered_cryptex = sdp.cryptex(i);
         stream.caller_legacy_osrtp =
             sdp.microsoft_encryption(i) || flags.has("OSRTP-accept-legacy");
         stream.caller_mux = m.rtcp_mux();
@@ -422,7 +427,7 @@ impl Ng {
         let caller = match chosen {
             Some(attr) => {
                 let own = answer_line(attr);
-                let security = srtp(attr, &own, sdp.cryptex(i))?;
+                let security = srtp(attr, &own)?;
                 stream.caller_line = Some(own);
                 stream.caller_params = attr.params.clone();
                 security
@@ -484,6 +489,7 @@ impl Ng {
     fn callee_offer_stream(&self, sdp: &Sdp, i: usize) -> Result<Stream, String> {
         let m = &sdp.media[i];
         let mut stream = Stream::unrelayed(&m.proto, &m.proto);
+        stream.offered_cryptex = sdp.cryptex(i);
         let theirs = m
             .crypto_lines()
             .filter_map(|l| l.parse::<CryptoAttribute>().ok())
@@ -494,7 +500,7 @@ impl Ng {
         let (callee, caller, mode) = match theirs {
             Some(theirs) => {
                 let answer = answer_line(&theirs);
-                let callee = srtp(&theirs, &answer, sdp.cryptex(i))?;
+                let callee = srtp(&theirs, &answer)?;
                 let offer = CryptoAttribute::generate(1, theirs.profile);
                 let caller = Security::Srtp {
                     inbound: Policy::new(theirs.profile, MasterKey::generate(theirs.profile)),
@@ -596,8 +602,7 @@ impl Ng {
                         // a replay window): its leg is keyed from the whole line. This is
                         // the first answer: nothing was sent to the callee yet (its address
                         // comes with it), so the leg's sessions can start here.
-                        let security =
-                            srtp(&answered, &stream.callee_lines[chosen], sdp.cryptex(i))?;
+                        let security = srtp(&answered, &stream.callee_lines[chosen])?;
                         self.control
                             .relay()
                             .change_security(id, 1, security, None)
@@ -613,7 +618,10 @@ impl Ng {
             } else if m.crypto_lines().next().is_some() && m.is_savp() {
                 return Err(format!("media {i}: SRTP answer to a plain offer"));
             }
+            let cryptex = stream.offered_cryptex && sdp.cryptex(i);
+            update.outbound_cryptex = Some(cryptex);
             self.apply(id, 1, update)?;
+            self.apply(id, 0, cryptex_update(cryptex))?;
         }
         call.to_tag = Some(to_tag.to_owned());
         for s in &mut call.streams {
@@ -680,6 +688,7 @@ impl Ng {
             if let Err(e) = self.apply(id, 1, update) {
                 return Err(self.undo(&added, e));
             }
+            stream.offered_cryptex = sdp.cryptex(i);
             if let Some((own, answer)) = lines {
                 stream.callee_lines[stream.callee_chosen] = own;
                 stream.callee_answer = Some(answer);
@@ -741,7 +750,7 @@ impl Ng {
                     if p.kdr.is_some() || p.wsh.is_some() {
                         // Its own key derivation rate or replay window: the leg is keyed
                         // from the whole line, before anything was sent to the caller.
-                        let security = srtp(&theirs, ours, sdp.cryptex(i))?;
+                        let security = srtp(&theirs, ours)?;
                         self.control
                             .relay()
                             .change_security(id, 0, security, None)
@@ -754,7 +763,10 @@ impl Ng {
                     update.inbound_keys = Some(theirs.keys);
                 }
             }
+            let cryptex = stream.offered_cryptex && sdp.cryptex(i);
+            update.outbound_cryptex = Some(cryptex);
             self.apply(id, 0, update)?;
+            self.apply(id, 1, cryptex_update(cryptex))?;
             stream.pending = false;
         }
         Ok(())
@@ -845,6 +857,7 @@ impl Ng {
             if let Some(own) = line {
                 call.streams[i].caller_line = Some(own);
             }
+            call.streams[i].offered_cryptex = sdp.cryptex(i);
         }
         for (i, mut stream) in fresh {
             match call.streams.get_mut(i) {
@@ -1047,18 +1060,12 @@ fn required<'a>(msg: &'a Value, tag: &str) -> Result<(&'a str, &'a str, &'a str)
     Ok((call_id, tag, sdp))
 }
 
-/// A leg's SRTP: what the endpoint sends under its line, what the relay sends under its own,
-/// with cryptex when the endpoint's SDP announced it (RFC 9335 §4).
-fn srtp(
-    endpoint: &CryptoAttribute,
-    own: &CryptoAttribute,
-    cryptex: bool,
-) -> Result<Security, String> {
-    let mut outbound = own.policy().map_err(|e| e.to_string())?;
-    outbound.cryptex = cryptex;
+/// A leg's SRTP: what the endpoint sends under its line, what the relay sends under its own
+/// (cryptex, if any, comes with the answer: [`cryptex_update`]).
+fn srtp(endpoint: &CryptoAttribute, own: &CryptoAttribute) -> Result<Security, String> {
     Ok(Security::Srtp {
         inbound: endpoint.policy().map_err(|e| e.to_string())?,
-        outbound,
+        outbound: own.policy().map_err(|e| e.to_string())?,
     })
 }
 
@@ -1185,7 +1192,15 @@ fn sdp_update(sdp: &Sdp, i: usize) -> LegUpdate {
         remote,
         remote_rtcp,
         direction: Some(sdp.direction(i)),
-        outbound_cryptex: Some(sdp.cryptex(i)),
+        ..LegUpdate::default()
+    }
+}
+
+/// A leg's cryptex (RFC 9335) after an answer: on when the offer and the answer both carried
+/// `a=cryptex` (§4), for what the relay sends either endpoint.
+fn cryptex_update(on: bool) -> LegUpdate {
+    LegUpdate {
+        outbound_cryptex: Some(on),
         ..LegUpdate::default()
     }
 }

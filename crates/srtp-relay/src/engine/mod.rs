@@ -1015,10 +1015,11 @@ fn crypto_for(security: &Security, mode: Mode, leg: usize) -> Result<Option<Cryp
             // its key (refused, so the far end would go silent), so the numbers continue.
             let mut outbound = outbound.clone();
             outbound.sequence_continuity = !matches!(mode, Mode::PassThrough { .. });
-            // Whatever its policy says, a leg receives packets encrypted with cryptex (RFC
-            // 9335): an endpoint that saw `a=cryptex` in the other side's SDP (which the relay
-            // keeps) may use it on any packet, and a relay that refused those would drop
-            // every packet with a header extension. What the relay sends follows `outbound`.
+            // Whatever its policy says, a leg with encrypting keys receives packets encrypted
+            // with cryptex (RFC 9335): an endpoint that negotiated it through the SDP (which
+            // the relay keeps) may use it on any packet, and a relay that refused those would
+            // drop every packet with a header extension. What the relay sends follows
+            // `outbound`.
             let mut inbound = inbound.clone();
             inbound.cryptex = true;
             Ok(Some(Crypto::new(
