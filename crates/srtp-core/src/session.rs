@@ -8,6 +8,8 @@ use crate::backend::{Backend, LANES};
 use crate::cipher::aes_cm::AesCm;
 use crate::cipher::aes_gcm::TAG_LEN as GCM_TAG_LEN;
 use crate::cipher::hmac_sha1::{mac_lanes, Absorbed, LaneJob};
+#[cfg(doc)]
+use crate::cipher::HmacSha1;
 use crate::index::{estimate_roc, index};
 use crate::kdf::{self, PacketCipher, SessionKeys, LABEL_RTCP_ENCRYPTION, LABEL_RTP_ENCRYPTION};
 use crate::packet::{cryptex, rtcp, rtp};
@@ -15,6 +17,12 @@ use crate::policy::{MAX_SRTCP_LIFETIME, MAX_SRTP_LIFETIME};
 use crate::replay::{ReplayWindow, MAX_REPLAY_WINDOW};
 use crate::stream::{Continued, RtpRx, RxStream, StreamTable, TxStream};
 use crate::{Error, Malformed, MasterKey, Mki, Policy, PolicyError, Profile};
+
+/// The shortest packet (without its trailer) whose AES-CM payload is decrypted behind the
+/// hash, where the backend can ([`HmacSha1::absorb_decrypting`]): five whole SHA-1 blocks.
+/// With fewer the overlap does not pay for the kernel's single-block AES (measured: 7%
+/// slower at 172 bytes, even at 300, 2–8% faster from 320 to 1212).
+const FUSED_MIN: usize = 5 * 64;
 
 /// The most bytes protect appends to a packet: a 16-byte tag, an MKI of up to
 /// [`MAX_MKI_LEN`](crate::MAX_MKI_LEN) bytes and, for SRTCP, the 4-byte E flag and index (for
@@ -581,19 +589,39 @@ impl Session {
         if st.window.check(idx).is_err() {
             return Quick::Undecided(None);
         }
-        let absorbed = mac.absorb(&packet[..body_end]);
+        let cm = match (&slot.rtp.cipher, self.encrypt_rtp) {
+            (PacketCipher::Cm(aes), true) => Some((aes, cm_iv(&slot.rtp.salt, hdr.ssrc, idx))),
+            _ => None,
+        };
+        // A long payload is decrypted behind the hash where the backend runs the two together
+        // (undone if the tag fails); `decrypted` is how far.
+        let fused = match cm {
+            Some((aes, iv)) if layout.is_none() && body_end >= FUSED_MIN => {
+                mac.absorb_decrypting(&mut packet[..body_end], hdr.len, aes, &iv)
+            }
+            _ => None,
+        };
+        let (absorbed, decrypted) =
+            fused.unwrap_or_else(|| (mac.absorb(&packet[..body_end]), hdr.len));
         let full = mac.finish(&absorbed, &roc.to_be_bytes());
         let tag_at = body_end + self.mki_len;
         if !tags_equal(&full[..tag_len], &packet[tag_at..tag_at + tag_len]) {
+            if let Some((aes, iv)) = cm.filter(|_| decrypted > hdr.len) {
+                aes.apply_keystream(&iv, &mut packet[hdr.len..decrypted]);
+            }
             return Quick::Undecided(Some(Tried {
                 roc,
                 mac: full,
                 absorbed,
             }));
         }
-        if let (PacketCipher::Cm(aes), true) = (&slot.rtp.cipher, self.encrypt_rtp) {
-            let iv = cm_iv(&slot.rtp.salt, hdr.ssrc, idx);
-            decrypt_cm(aes, &iv, &mut packet[..body_end], hdr.len, layout);
+        if let Some((aes, iv)) = cm {
+            if decrypted > hdr.len {
+                let counter = ((decrypted - hdr.len) / 16) as u16;
+                aes.apply_keystream_from(&iv, counter, &mut packet[decrypted..body_end]);
+            } else {
+                decrypt_cm(aes, &iv, &mut packet[..body_end], hdr.len, layout);
+            }
         }
         if let Some(l) = layout {
             l.unmark(packet);

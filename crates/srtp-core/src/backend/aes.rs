@@ -129,6 +129,11 @@ impl AesCtr {
         None
     }
 
+    /// The expanded key (for kernels that run AES beside other work).
+    pub(crate) fn key(&self) -> &AesKey {
+        &self.key
+    }
+
     /// XORs `data` with the keystream that starts at counter block `iv` (whose last two bytes
     /// are zero and count the blocks, RFC 3711 §4.1.1), from block `counter` of it on.
     pub(crate) fn apply_keystream_from(&self, iv: &[u8; 16], counter: u16, data: &mut [u8]) {

@@ -197,6 +197,31 @@ impl Backend {
     }
 }
 
+/// Absorbs `msg`'s whole blocks into `state` while decrypting, behind the hash, the AES-CTR
+/// payload `msg[start..]` (key `key`, first counter block `base`): each of its 16-byte blocks
+/// once every byte of it is hashed. Returns how far the payload is decrypted (its whole
+/// blocks inside the hashed part; the rest is the caller's), or `None` with nothing done
+/// where the backend has no such kernel (only the SHA extensions with AES-NI have one: their
+/// hash is a latency-bound chain that leaves the AES units idle).
+#[inline]
+pub(crate) fn absorb_ctr(
+    backend: Backend,
+    state: &mut [u32; 5],
+    msg: &mut [u8],
+    start: usize,
+    key: &aes::AesKey,
+    base: u128,
+) -> Option<usize> {
+    match backend {
+        #[cfg(target_arch = "x86_64")]
+        Backend::ShaExt => x86::absorb_ctr_sha_ext(state, msg, start, key, base),
+        _ => {
+            let _ = (state, msg, start, key, base);
+            None
+        }
+    }
+}
+
 /// The outer hash's only block of an HMAC-SHA1 (RFC 2104 §2): the inner digest `inner` as
 /// big-endian bytes and its padding (a 20-byte message after the 64-byte key block, FIPS
 /// 180-4 §5.1.1).

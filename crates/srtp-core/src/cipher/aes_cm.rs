@@ -57,6 +57,11 @@ impl AesCm {
         }
     }
 
+    /// The key expanded for the CPU's AES instructions, where srtp-core runs them.
+    pub(crate) fn fast_key(&self) -> Option<&crate::backend::aes::AesKey> {
+        self.fast.as_ref().map(AesCtr::key)
+    }
+
     /// XORs `data` with the keystream that starts at counter block `iv` (whose last two bytes
     /// are zero and count the blocks, RFC 3711 §4.1.1).
     pub(crate) fn apply_keystream(&self, iv: &[u8; 16], data: &mut [u8]) {

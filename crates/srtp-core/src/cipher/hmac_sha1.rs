@@ -4,6 +4,7 @@
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::backend::{self, Backend, BLOCK, IV, LANES};
+use crate::cipher::AesCm;
 
 /// HMAC-SHA1 keyed once: the states after the key's inner and outer pads, and the backend
 /// that computes SHA-1 for it.
@@ -102,6 +103,41 @@ impl HmacSha1 {
             rest_len: msg.len() - whole,
             msg_len: msg.len(),
         }
+    }
+
+    /// As [`absorb`](Self::absorb), decrypting the AES-CM payload `msg[start..]` (counter
+    /// blocks from `iv`) behind the hash where the backend can run the two together: returns
+    /// the absorbed message and how far the payload is decrypted (the rest still encrypted),
+    /// or `None` with nothing done where it cannot.
+    pub(crate) fn absorb_decrypting(
+        &self,
+        msg: &mut [u8],
+        start: usize,
+        aes: &AesCm,
+        iv: &[u8; 16],
+    ) -> Option<(Absorbed, usize)> {
+        let key = aes.fast_key()?;
+        let mut state = self.inner;
+        let done = backend::absorb_ctr(
+            self.backend,
+            &mut state,
+            msg,
+            start,
+            key,
+            u128::from_be_bytes(*iv),
+        )?;
+        let whole = msg.len() - msg.len() % BLOCK;
+        let mut rest = [0u8; BLOCK];
+        rest[..msg.len() - whole].copy_from_slice(&msg[whole..]);
+        Some((
+            Absorbed {
+                state,
+                rest,
+                rest_len: msg.len() - whole,
+                msg_len: msg.len(),
+            },
+            done,
+        ))
     }
 
     /// The MAC of the absorbed message followed by `suffix` (at most [`MAX_SUFFIX`] bytes):

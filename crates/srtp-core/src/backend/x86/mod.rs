@@ -97,6 +97,22 @@ pub(super) fn hmac_finish_sha_ext(inner: &mut [u32; 5], tail: &[u8], outer: &mut
     }
 }
 
+/// [`super::absorb_ctr`] with the SHA extensions and AES-NI; `None` on a CPU without them.
+pub(super) fn absorb_ctr_sha_ext(
+    state: &mut [u32; 5],
+    msg: &mut [u8],
+    start: usize,
+    key: &AesKey,
+    base: u128,
+) -> Option<usize> {
+    if !(has_sha_ext() && has_aes_ni()) {
+        return None;
+    }
+    // SAFETY: the SHA extensions, SSSE3, SSE4.1 and AES-NI were just detected, what
+    // `sha_ni::absorb_ctr` requires.
+    Some(unsafe { sha_ni::absorb_ctr(state, msg, start, key, base) })
+}
+
 /// One message, with the AVX2 message schedule.
 pub(super) fn compress_avx2(state: &mut [u32; 5], blocks: &[u8]) {
     if has_avx2() {
