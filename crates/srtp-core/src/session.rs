@@ -44,6 +44,8 @@ struct Protected {
     roc: u32,
     header: usize,
     iv: Option<[u8; 16]>,
+    /// Encrypted and tagged already (a cryptex packet is, even when the caller deferred).
+    tagged: bool,
 }
 
 /// An accepted SRTP packet whose AES-CM decryption a batch does later: the counter block its
@@ -519,6 +521,7 @@ impl Session {
             roc,
             header: hdr.len,
             iv: deferred_iv,
+            tagged: !defer,
         })
     }
 
@@ -1163,9 +1166,15 @@ impl Session {
         for (p, d) in chunk.iter_mut().zip(&mut done) {
             p.result = match self.protect_rtp_inner(p.buf, p.len, true) {
                 Ok(done) => {
-                    // Where the MAC's message ends: the packet's end, after any growth.
+                    // Where the MAC's message ends: the packet's end, after any growth. A
+                    // packet already tagged (cryptex) needs nothing more.
                     let end = done.len - trailer;
-                    *d = Some((end, done.roc.to_be_bytes(), done.header, done.iv));
+                    *d = (!done.tagged).then_some((
+                        end,
+                        done.roc.to_be_bytes(),
+                        done.header,
+                        done.iv,
+                    ));
                     p.len = done.len;
                     Ok(())
                 }
