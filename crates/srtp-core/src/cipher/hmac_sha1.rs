@@ -42,6 +42,21 @@ pub(crate) struct Absorbed {
     msg_len: usize,
 }
 
+impl Absorbed {
+    /// `msg` with its whole blocks absorbed into `state`: the state and the bytes after them.
+    fn new(state: [u32; 5], msg: &[u8]) -> Self {
+        let whole = msg.len() - msg.len() % BLOCK;
+        let mut rest = [0u8; BLOCK];
+        rest[..msg.len() - whole].copy_from_slice(&msg[whole..]);
+        Absorbed {
+            state,
+            rest,
+            rest_len: msg.len() - whole,
+            msg_len: msg.len(),
+        }
+    }
+}
+
 /// SHA-1 over a message given in pieces of any length (keys longer than a block, and suffixes
 /// longer than [`MAX_SUFFIX`]).
 struct Partial {
@@ -95,14 +110,7 @@ impl HmacSha1 {
         let whole = msg.len() - msg.len() % BLOCK;
         let mut state = self.inner;
         self.backend.compress(&mut state, &msg[..whole]);
-        let mut rest = [0u8; BLOCK];
-        rest[..msg.len() - whole].copy_from_slice(&msg[whole..]);
-        Absorbed {
-            state,
-            rest,
-            rest_len: msg.len() - whole,
-            msg_len: msg.len(),
-        }
+        Absorbed::new(state, msg)
     }
 
     /// As [`absorb`](Self::absorb), decrypting the AES-CM payload `msg[start..]` (counter
@@ -126,18 +134,7 @@ impl HmacSha1 {
             key,
             u128::from_be_bytes(*iv),
         )?;
-        let whole = msg.len() - msg.len() % BLOCK;
-        let mut rest = [0u8; BLOCK];
-        rest[..msg.len() - whole].copy_from_slice(&msg[whole..]);
-        Some((
-            Absorbed {
-                state,
-                rest,
-                rest_len: msg.len() - whole,
-                msg_len: msg.len(),
-            },
-            done,
-        ))
+        Some((Absorbed::new(state, msg), done))
     }
 
     /// The MAC of the absorbed message followed by `suffix` (at most [`MAX_SUFFIX`] bytes):
